@@ -1,0 +1,395 @@
+//===- KernelFormation.cpp - spec functions to kernels on memrefs ---------===//
+//
+// A spec function is a declaration: one norm op, arguments in, results out.
+// This pass gives it a calling convention (destination buffers for the
+// results, a range of work items for threading) and emits its loops.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/KernelABI.h"
+#include "codegen/NormalizeToLoops.h"
+#include "codegen/Passes.h"
+#include "dialect/NormOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace mlir::norm {
+#define GEN_PASS_DEF_NORMFORMKERNELS
+#include "codegen/Passes.h.inc"
+} // namespace mlir::norm
+
+using namespace mlir;
+using namespace mlir::norm;
+
+namespace {
+
+std::string dtypeName(Type type) {
+  if (type.isF32())
+    return "f32";
+  if (type.isF16())
+    return "f16";
+  if (type.isBF16())
+    return "bf16";
+  return "f64";
+}
+
+std::string describeAttrs(const NormDescription &desc) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  auto list = [&](ArrayRef<int64_t> dims) {
+    os << "[";
+    llvm::interleaveComma(dims, os);
+    os << "]";
+  };
+  os << "{\"reduction_dims\": ";
+  list(desc.reductionDims);
+  os << ", \"center\": " << (desc.center ? "true" : "false")
+     << ", \"eps\": " << llvm::format("%.17g", desc.epsilon)
+     << ", \"eps_outside\": "
+     << (desc.epsPlacement == EpsPlacement::Outside ? "true" : "false")
+     << ", \"affine_dims\": ";
+  list(desc.affineDims);
+  if (desc.groupDim)
+    os << ", \"group_dim\": " << *desc.groupDim
+       << ", \"num_groups\": " << *desc.numGroups;
+  os << ", \"given_stats\": " << (desc.givenStats ? "true" : "false");
+  if (desc.momentum)
+    os << ", \"momentum\": " << llvm::format("%.17g", *desc.momentum);
+  os << "}";
+  return text;
+}
+
+/// Shape of x as ABI codes: static sizes, or -(k+1) for the k-th dynamic dim.
+SmallVector<int64_t> inputShapeCodes(RankedTensorType type) {
+  SmallVector<int64_t> codes;
+  int64_t next = 0;
+  for (int64_t size : type.getShape())
+    codes.push_back(ShapedType::isDynamic(size) ? -(++next) : size);
+  return codes;
+}
+
+MemRefType memrefFor(ArrayRef<int64_t> codes, Type element) {
+  SmallVector<int64_t> shape;
+  for (int64_t code : codes)
+    shape.push_back(code < 0 ? ShapedType::kDynamic : code);
+  return MemRefType::get(shape, element);
+}
+
+/// The spec function's norm op, if the function has the supported form.
+FailureOr<NormalizationOpInterface> getKernelOp(func::FuncOp func) {
+  NormalizationOpInterface normOp;
+  for (Operation &op : func.getBody().front()) {
+    if (isa<func::ReturnOp>(op))
+      continue;
+    auto candidate = dyn_cast<NormalizationOpInterface>(op);
+    if (!candidate || normOp) {
+      op.emitError() << "kernel '" << func.getSymName()
+                     << "' must contain exactly one norm op and a return; "
+                        "this op is not supported here";
+      return failure();
+    }
+    normOp = candidate;
+  }
+  if (!normOp) {
+    func.emitError() << "kernel '" << func.getSymName()
+                     << "' contains no norm op";
+    return failure();
+  }
+  for (OpOperand &operand : normOp->getOpOperands())
+    if (!isa<BlockArgument>(operand.get())) {
+      normOp->emitError() << "kernel '" << func.getSymName() << "': operand #"
+                          << operand.getOperandNumber()
+                          << " must be a function argument";
+      return failure();
+    }
+  return normOp;
+}
+
+struct Roles {
+  /// ABI name of each function argument and of each returned value.
+  SmallVector<std::string> argNames, resultNames;
+};
+
+LogicalResult nameRoles(func::FuncOp func, NormalizationOpInterface op,
+                        Roles &roles) {
+  NormOperands in = op.getNormOperands();
+  NormResults out = op.getNormResults();
+  std::pair<Value, const char *> inputs[] = {
+      {in.input, "x"},           {in.gamma, "gamma"},
+      {in.beta, "beta"},         {in.givenMean, "mean"},
+      {in.givenVar, "var"},      {in.runningMean, "running_mean"},
+      {in.runningVar, "running_var"}};
+  for (BlockArgument arg : func.getArguments()) {
+    std::string name = "unused" + std::to_string(arg.getArgNumber());
+    for (auto [value, role] : inputs)
+      if (value == arg) {
+        name = role;
+        break;
+      }
+    roles.argNames.push_back(name);
+  }
+  std::pair<Value, const char *> outputs[] = {
+      {out.output, "y"},
+      {out.savedMean, "mean"},
+      {out.savedRstd, "rstd"},
+      {out.runningMeanOut, "running_mean_out"},
+      {out.runningVarOut, "running_var_out"}};
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  for (OpOperand &operand : ret->getOpOperands()) {
+    std::string name;
+    for (auto [value, role] : outputs)
+      if (value && value == operand.get())
+        name = role;
+    if (name.empty()) {
+      ret.emitError() << "kernel '" << func.getSymName() << "': returned value #"
+                      << operand.getOperandNumber()
+                      << " is not a result of the norm op";
+      return failure();
+    }
+    if (llvm::is_contained(roles.resultNames, name)) {
+      ret.emitError() << "kernel '" << func.getSymName() << "' returns '"
+                      << name << "' twice";
+      return failure();
+    }
+    roles.resultNames.push_back(name);
+  }
+  return success();
+}
+
+struct NormFormKernelsPass
+    : public norm::impl::NormFormKernelsBase<NormFormKernelsPass> {
+  using NormFormKernelsBase::NormFormKernelsBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<Attribute> kernels;
+    if (auto existing = module->getAttrOfType<ArrayAttr>(kKernelsAttrName))
+      llvm::append_range(kernels, existing);
+    for (func::FuncOp func :
+         llvm::make_early_inc_range(module.getOps<func::FuncOp>())) {
+      if (func.isExternal() || func.isPrivate())
+        continue;
+      FailureOr<KernelABI> abi = formKernel(func);
+      if (failed(abi))
+        return signalPassFailure();
+      kernels.push_back(abi->toAttr(&getContext()));
+      func.erase();
+    }
+    module->setAttr(kKernelsAttrName, ArrayAttr::get(&getContext(), kernels));
+  }
+
+  FailureOr<KernelABI> formKernel(func::FuncOp func) {
+    FailureOr<NormalizationOpInterface> maybeOp = getKernelOp(func);
+    if (failed(maybeOp))
+      return failure();
+    NormalizationOpInterface op = *maybeOp;
+    Roles roles;
+    if (failed(nameRoles(func, op, roles)))
+      return failure();
+
+    NormDescription desc = op.getDescription();
+    NormOperands operands = op.getNormOperands();
+    auto inputType = cast<RankedTensorType>(operands.input.getType());
+    Type elementType = inputType.getElementType();
+    SmallVector<int64_t> xCodes = inputShapeCodes(inputType);
+    SmallVector<int64_t> statsCodes = getStatisticsShape(desc, xCodes);
+    SmallVector<int64_t> affineCodes = getAffineShape(desc, xCodes);
+
+    // Every shape derives from x's, so x's dynamic dims are the only sizes
+    // the caller passes.
+    KernelABI abi;
+    abi.name = func.getSymName().str();
+    abi.kind = "forward";
+    abi.op = op->getName().stripDialect().str();
+    abi.attrsJson = describeAttrs(desc);
+    abi.numDims = llvm::count_if(xCodes, [](int64_t c) { return c < 0; });
+    auto codesFor = [&](StringRef role) -> ArrayRef<int64_t> {
+      if (role == "x" || role == "y")
+        return xCodes;
+      if (role == "gamma" || role == "beta")
+        return affineCodes;
+      return statsCodes;
+    };
+    SmallVector<Type> memrefTypes;
+    for (auto [arg, name] : llvm::zip(func.getArguments(), roles.argNames)) {
+      auto type = cast<RankedTensorType>(arg.getType());
+      KernelArg karg{name, false, dtypeName(type.getElementType()), {}, ""};
+      karg.shape = StringRef(name).starts_with("unused")
+                       ? inputShapeCodes(type)
+                       : llvm::to_vector(codesFor(name));
+      if (llvm::any_of(karg.shape, [](int64_t c) { return c < 0; }) &&
+          StringRef(name).starts_with("unused")) {
+        func.emitError() << "kernel '" << abi.name << "': argument #"
+                         << arg.getArgNumber()
+                         << " is unused by the norm op and has dynamic dims";
+        return failure();
+      }
+      memrefTypes.push_back(memrefFor(karg.shape, type.getElementType()));
+      abi.args.push_back(karg);
+    }
+    auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+    for (auto [value, name] : llvm::zip(ret.getOperands(), roles.resultNames)) {
+      Type element = cast<RankedTensorType>(value.getType()).getElementType();
+      KernelArg karg{name, true, dtypeName(element),
+                     llvm::to_vector(codesFor(name)), ""};
+      // The output is written after the last read of the same element.
+      if (name == "y")
+        karg.inplace = "x";
+      memrefTypes.push_back(memrefFor(karg.shape, element));
+      abi.args.push_back(karg);
+    }
+
+    OpBuilder moduleBuilder(func);
+    ImplicitLocOpBuilder b(func.getLoc(), moduleBuilder);
+    emitBody(b, abi, desc, memrefTypes, func, op, roles);
+    emitWorkCount(b, abi, desc, elementType, xCodes);
+    emitCheck(b, abi, desc, xCodes);
+    return abi;
+  }
+
+  void emitBody(ImplicitLocOpBuilder &b, const KernelABI &abi,
+                const NormDescription &desc, ArrayRef<Type> memrefTypes,
+                func::FuncOp spec, NormalizationOpInterface op,
+                const Roles &roles) {
+    SmallVector<Type> argTypes(memrefTypes);
+    argTypes.append({b.getIndexType(), b.getIndexType()});
+    auto body = func::FuncOp::create(b, abi.bodySymbol(),
+                                     b.getFunctionType(argTypes, {}));
+    body.setPrivate();
+    Block *entry = body.addEntryBlock();
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(entry);
+
+    NormOperands in = op.getNormOperands();
+    NormResults out = op.getNormResults();
+    auto argFor = [&](Value operand) -> Value {
+      if (!operand)
+        return Value();
+      return entry->getArgument(cast<BlockArgument>(operand).getArgNumber());
+    };
+    unsigned numInputs = spec.getNumArguments();
+    auto resultFor = [&](StringRef role) -> Value {
+      for (auto [index, name] : llvm::enumerate(roles.resultNames))
+        if (name == role)
+          return entry->getArgument(numInputs + index);
+      return Value();
+    };
+    NormBuffers buffers;
+    buffers.input = argFor(in.input);
+    buffers.gamma = argFor(in.gamma);
+    buffers.beta = argFor(in.beta);
+    buffers.givenMean = argFor(in.givenMean);
+    buffers.givenVar = argFor(in.givenVar);
+    buffers.runningMean = argFor(in.runningMean);
+    buffers.runningVar = argFor(in.runningVar);
+    buffers.output = resultFor("y");
+    buffers.savedMean = resultFor("mean");
+    buffers.savedRstd = resultFor("rstd");
+    buffers.runningMeanOut = resultFor("running_mean_out");
+    buffers.runningVarOut = resultFor("running_var_out");
+    (void)out;
+    LoopEmitOptions options;
+    options.vectorLength = vectorLength;
+    unsigned numArgs = entry->getNumArguments();
+    emitNormalizeLoops(b, desc, buffers, entry->getArgument(numArgs - 2),
+                       entry->getArgument(numArgs - 1), options);
+    func::ReturnOp::create(b);
+  }
+
+  /// x's sizes as index values from the i64 dims arguments.
+  static SmallVector<Value> inputSizes(ImplicitLocOpBuilder &b,
+                                       ArrayRef<int64_t> xCodes,
+                                       ValueRange dims) {
+    SmallVector<Value> sizes;
+    for (int64_t code : xCodes)
+      sizes.push_back(code >= 0 ? (Value)arith::ConstantIndexOp::create(b, code)
+                                : (Value)arith::IndexCastOp::create(
+                                      b, b.getIndexType(), dims[-code - 1]));
+    return sizes;
+  }
+
+  static func::FuncOp declareDimsFunc(ImplicitLocOpBuilder &b, StringRef name,
+                                      unsigned numDims, Type result) {
+    SmallVector<Type> args(numDims, b.getI64Type());
+    auto func = func::FuncOp::create(b, name, b.getFunctionType(args, result));
+    func.setPrivate();
+    b.setInsertionPointToStart(func.addEntryBlock());
+    return func;
+  }
+
+  void emitWorkCount(ImplicitLocOpBuilder &b, const KernelABI &abi,
+                     const NormDescription &desc, Type elementType,
+                     ArrayRef<int64_t> xCodes) {
+    OpBuilder::InsertionGuard guard(b);
+    func::FuncOp func = declareDimsFunc(b, abi.workCountSymbol(),
+                                        abi.numDims, b.getI64Type());
+    LoopEmitOptions options;
+    options.vectorLength = vectorLength;
+    Value count = emitWorkItemCount(
+        b, desc, elementType,
+        inputSizes(b, xCodes, func.getArguments()), options);
+    func::ReturnOp::create(
+        b, ValueRange{arith::IndexCastOp::create(b, b.getI64Type(), count)});
+  }
+
+  /// Returns kKernelBadShape for negative sizes, channels not divisible by
+  /// the groups, or an empty reduction with work to do.
+  void emitCheck(ImplicitLocOpBuilder &b, const KernelABI &abi,
+                 const NormDescription &desc, ArrayRef<int64_t> xCodes) {
+    OpBuilder::InsertionGuard guard(b);
+    func::FuncOp func = declareDimsFunc(b, abi.checkSymbol(), abi.numDims,
+                                        b.getI32Type());
+    Value zero64 = arith::ConstantIntOp::create(b, 0, 64);
+    Value bad = arith::ConstantIntOp::create(b, 0, 1);
+    for (Value dim : func.getArguments())
+      bad = arith::OrIOp::create(
+          b, bad,
+          arith::CmpIOp::create(b, arith::CmpIPredicate::slt, dim, zero64));
+    // Sizes are only meaningful once known non-negative; evaluate the rest
+    // on clamped values.
+    SmallVector<Value> clamped;
+    for (Value dim : func.getArguments())
+      clamped.push_back(arith::MaxSIOp::create(b, dim, zero64));
+    SmallVector<Value> sizes = inputSizes(b, xCodes, clamped);
+    Value zero = arith::ConstantIndexOp::create(b, 0);
+    if (desc.groupDim) {
+      Value groups = arith::ConstantIndexOp::create(b, *desc.numGroups);
+      Value rem = arith::RemUIOp::create(b, sizes[*desc.groupDim], groups);
+      bad = arith::OrIOp::create(
+          b, bad, arith::CmpIOp::create(b, arith::CmpIPredicate::ne, rem, zero));
+    }
+    // A statistic over nothing: only an error when there are statistics.
+    Value reduced = emitReductionCount(b, desc, sizes);
+    Value keptEmpty = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                            reduced, zero);
+    Value keptCount = keptProduct(b, desc, sizes);
+    Value hasStats = arith::CmpIOp::create(b, arith::CmpIPredicate::ne,
+                                           keptCount, zero);
+    bad = arith::OrIOp::create(b, bad,
+                               arith::AndIOp::create(b, keptEmpty, hasStats));
+    Value code = arith::SelectOp::create(
+        b, bad, arith::ConstantIntOp::create(b, kKernelBadShape, 32),
+        arith::ConstantIntOp::create(b, kKernelOk, 32));
+    func::ReturnOp::create(b, ValueRange{code});
+  }
+
+  /// Number of statistics (product of the kept dims, groups counted).
+  static Value keptProduct(ImplicitLocOpBuilder &b, const NormDescription &desc,
+                           ArrayRef<Value> sizes) {
+    Value count = arith::ConstantIndexOp::create(b, 1);
+    for (auto [dim, size] : llvm::enumerate(sizes)) {
+      if (llvm::is_contained(desc.reductionDims, (int64_t)dim))
+        continue;
+      Value factor = size;
+      if (desc.groupDim && *desc.groupDim == (int64_t)dim)
+        factor = arith::ConstantIndexOp::create(b, *desc.numGroups);
+      count = arith::MulIOp::create(b, count, factor);
+    }
+    return count;
+  }
+};
+
+} // namespace

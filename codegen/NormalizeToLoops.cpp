@@ -1,0 +1,762 @@
+//===- NormalizeToLoops.cpp - norm.normalize to vector loops --------------===//
+//
+// One straight-line recipe for every normalization, on a canonical view of
+// the input (CanonicalLayout): groups expanded, like dims collapsed. Each
+// work item (one statistic, or one vector of statistics in lane mode) runs:
+//
+//   pass 1  d   = sum(x*s - x0*s) / M          shifted by the first element
+//   pass 2  var = sum((x*s - x0*s - d)^2) / M  two-pass: no E[x^2]-E[x]^2
+//   final   rstd, mean, running stats           in f64, once per statistic
+//   pass 3  y = ((x*s - x0*s - d) * rs) * gamma + beta, stored once
+//
+// The shift by the first element x0 makes `x - x0` exact for rows with a
+// large mean and a tiny spread (Sterbenz), so the mean and the normalized
+// values keep full precision. s is 1; only when a sum overflows (values near
+// the type's maximum) are passes 1-2 redone with s = 2^-100 (2^-600 for f64),
+// a power of two, so the scaling itself is exact. Row data stays in L1/L2
+// across the passes, so the input is read from memory once.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/NormalizeToLoops.h"
+
+#include "dialect/NormOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "llvm/ADT/STLExtras.h"
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::norm;
+
+//===----------------------------------------------------------------------===//
+// CanonicalLayout
+//===----------------------------------------------------------------------===//
+
+/// Renumbers the runs that satisfy `keep` into the index space of the dims
+/// that satisfy `keep`; returns empty when every run has one dim.
+static SmallVector<ReassociationIndices>
+restrictRuns(ArrayRef<ReassociationIndices> runs,
+             ArrayRef<CanonicalLayout::Dim> runDims,
+             function_ref<bool(const CanonicalLayout::Dim &)> keep) {
+  SmallVector<ReassociationIndices> result;
+  int64_t next = 0;
+  bool collapses = false;
+  for (auto [run, dim] : llvm::zip(runs, runDims)) {
+    if (!keep(dim))
+      continue;
+    ReassociationIndices indices;
+    for (size_t i = 0; i < run.size(); ++i)
+      indices.push_back(next++);
+    collapses |= indices.size() > 1;
+    result.push_back(indices);
+  }
+  return collapses ? result : SmallVector<ReassociationIndices>();
+}
+
+CanonicalLayout CanonicalLayout::get(const NormDescription &desc,
+                                     int64_t inputRank) {
+  CanonicalLayout layout;
+  SmallVector<Dim> expanded;
+  bool affineGroup = false;
+  for (int64_t dim = 0; dim < inputRank; ++dim) {
+    bool affine = llvm::is_contained(desc.affineDims, dim);
+    int64_t first = expanded.size();
+    if (desc.groupDim && *desc.groupDim == dim) {
+      // [groups (kept), channels per group (reduced)].
+      expanded.push_back({/*reduced=*/false, affine});
+      expanded.push_back({/*reduced=*/true, affine});
+      layout.inputExpand.push_back({first, first + 1});
+      affineGroup = affine;
+      continue;
+    }
+    expanded.push_back({llvm::is_contained(desc.reductionDims, dim), affine});
+    layout.inputExpand.push_back({first});
+  }
+  if (desc.groupDim) {
+    layout.groupDim = desc.groupDim;
+    layout.numGroups = *desc.numGroups;
+  } else {
+    layout.inputExpand.clear();
+  }
+  if (affineGroup) {
+    int64_t next = 0;
+    for (int64_t dim : desc.affineDims) {
+      if (dim == *desc.groupDim) {
+        layout.gammaGroupDim = layout.gammaExpand.size();
+        layout.gammaExpand.push_back({next, next + 1});
+        next += 2;
+      } else {
+        layout.gammaExpand.push_back({next++});
+      }
+    }
+  }
+
+  // Collapse runs of alike dims.
+  SmallVector<ReassociationIndices> runs;
+  for (auto [index, dim] : llvm::enumerate(expanded)) {
+    if (!runs.empty() && layout.dims.back().reduced == dim.reduced &&
+        layout.dims.back().affine == dim.affine) {
+      runs.back().push_back(index);
+      continue;
+    }
+    runs.push_back({(int64_t)index});
+    layout.dims.push_back(dim);
+  }
+  if (runs.size() != expanded.size())
+    layout.inputCollapse = runs;
+  layout.gammaCollapse =
+      restrictRuns(runs, layout.dims, [](const Dim &d) { return d.affine; });
+  layout.statsCollapse =
+      restrictRuns(runs, layout.dims, [](const Dim &d) { return !d.reduced; });
+  return layout;
+}
+
+//===----------------------------------------------------------------------===//
+// Sizes and work items
+//===----------------------------------------------------------------------===//
+
+/// Sizes of the canonical dims from the input's sizes.
+static SmallVector<Value> getCanonicalSizes(ImplicitLocOpBuilder &b,
+                                            const CanonicalLayout &layout,
+                                            ValueRange inputSizes) {
+  SmallVector<Value> expanded;
+  for (auto [dim, size] : llvm::enumerate(inputSizes)) {
+    if (layout.groupDim && *layout.groupDim == (int64_t)dim) {
+      Value groups = arith::ConstantIndexOp::create(b, layout.numGroups);
+      expanded.push_back(groups);
+      expanded.push_back(b.createOrFold<arith::DivUIOp>(size, groups));
+      continue;
+    }
+    expanded.push_back(size);
+  }
+  if (layout.inputCollapse.empty())
+    return expanded;
+  SmallVector<Value> sizes;
+  for (const ReassociationIndices &run : layout.inputCollapse) {
+    Value product = expanded[run.front()];
+    for (int64_t index : ArrayRef(run).drop_front())
+      product = b.createOrFold<arith::MulIOp>(product, expanded[index]);
+    sizes.push_back(product);
+  }
+  return sizes;
+}
+
+static int64_t statsVectorLength(Type accType,
+                                 const LoopEmitOptions &options) {
+  return accType.isF64() ? std::max<int64_t>(1, options.vectorLength / 2)
+                         : options.vectorLength;
+}
+
+Value norm::emitWorkItemCount(ImplicitLocOpBuilder &b,
+                              const NormDescription &desc, Type elementType,
+                              ValueRange inputSizes,
+                              const LoopEmitOptions &options) {
+  CanonicalLayout layout = CanonicalLayout::get(desc, inputSizes.size());
+  SmallVector<Value> sizes = getCanonicalSizes(b, layout, inputSizes);
+  Value count = arith::ConstantIndexOp::create(b, 1);
+  size_t keptEnd = layout.isLaneMode() ? sizes.size() - 1 : sizes.size();
+  for (size_t dim = 0; dim < keptEnd; ++dim)
+    if (!layout.dims[dim].reduced)
+      count = b.createOrFold<arith::MulIOp>(count, sizes[dim]);
+  if (layout.isLaneMode()) {
+    Value lanes = arith::ConstantIndexOp::create(
+        b, statsVectorLength(getStatisticsElementType(elementType), options));
+    count = b.createOrFold<arith::MulIOp>(
+        count, b.createOrFold<arith::CeilDivUIOp>(sizes.back(), lanes));
+  }
+  return count;
+}
+
+Value norm::emitReductionCount(ImplicitLocOpBuilder &b,
+                               const NormDescription &desc,
+                               ValueRange inputSizes) {
+  CanonicalLayout layout = CanonicalLayout::get(desc, inputSizes.size());
+  SmallVector<Value> sizes = getCanonicalSizes(b, layout, inputSizes);
+  Value count = arith::ConstantIndexOp::create(b, 1);
+  for (auto [dim, size] : llvm::zip(layout.dims, sizes))
+    if (dim.reduced)
+      count = b.createOrFold<arith::MulIOp>(count, size);
+  return count;
+}
+
+//===----------------------------------------------------------------------===//
+// The loop emitter
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// Statistics of one work item, shaped as scalars (row mode) or as vectors
+/// with one lane per statistic (lane mode), in the accumulation type.
+struct ItemStats {
+  Value shift;      // x0 * s
+  Value offset;     // d * s: mean - x0, scaled
+  Value scale;      // s
+  Value rstdScaled; // rstd / s
+};
+
+class LoopEmitter {
+public:
+  LoopEmitter(ImplicitLocOpBuilder &b, const NormDescription &desc,
+              const LoopEmitOptions &options, int64_t inputRank)
+      : b(b), desc(desc),
+        layout(CanonicalLayout::get(desc, inputRank)) {
+    (void)options;
+  }
+
+  void emit(const NormBuffers &buffers, Value begin, Value end,
+            const LoopEmitOptions &options);
+
+private:
+  // Types and constants.
+  Type statType(Type element) const {
+    return lane ? (Type)VectorType::get({vl}, element) : element;
+  }
+  Value constant(Type type, double value);
+  Value indexConstant(int64_t value) {
+    return arith::ConstantIndexOp::create(b, value);
+  }
+  Value castFloat(Value value, Type elementType);
+  Value toVector(Value stat);
+
+  // Memory access.
+  Value loadInput(Value memref, ValueRange indices, Value mask);
+  Value loadGamma(Value memref, ArrayRef<Value> inputIndices, Value mask);
+  Value loadStat(Value memref);
+  void storeStat(Value memref, Value value);
+  void storeOutput(Value value, ArrayRef<Value> indices, Value mask);
+
+  // Control flow.
+  SmallVector<Value>
+  buildFor(Value lb, Value ub, Value step, ValueRange inits,
+           function_ref<SmallVector<Value>(Value, ValueRange)> body);
+  SmallVector<Value> buildIf(Value cond, TypeRange types,
+                             function_ref<SmallVector<Value>()> thenBody,
+                             function_ref<SmallVector<Value>()> elseBody);
+  using VectorBody = function_ref<SmallVector<Value>(
+      ArrayRef<Value> indices, Value mask, ValueRange accs)>;
+  SmallVector<Value> forEachVector(SmallVector<Value> indices, size_t dim,
+                                   ValueRange accs, VectorBody body);
+
+  // Steps.
+  Value reduce(Value acc);
+  Value isNonFinite(Value stat);
+  std::pair<Value, Value> accumulate(Value scale, Value shift);
+  ItemStats computeStats();
+  ItemStats givenStats();
+  void normalize(const ItemStats &stats);
+
+  ImplicitLocOpBuilder &b;
+  const NormDescription &desc;
+  CanonicalLayout layout;
+  NormBuffers buf;                // canonical views
+  SmallVector<Value> sizes;       // canonical sizes
+  bool lane = false;
+  int64_t vl = 0;                 // lanes per accumulator vector
+  Type elementType, accType, wideType;
+  VectorType accVector;
+  Value reductionCount;           // M, in the wide type
+  // Per work item.
+  SmallVector<Value> keptIndices; // input indices; reduced dims unset
+  SmallVector<Value> statIndices;
+  Value laneMask;
+};
+
+Value LoopEmitter::constant(Type type, double value) {
+  auto vectorType = dyn_cast<VectorType>(type);
+  Type element = vectorType ? vectorType.getElementType() : type;
+  TypedAttr attr = b.getFloatAttr(element, value);
+  if (vectorType)
+    attr = DenseElementsAttr::get(vectorType, attr);
+  return arith::ConstantOp::create(b, attr);
+}
+
+Value LoopEmitter::castFloat(Value value, Type element) {
+  Type from = getElementTypeOrSelf(value.getType());
+  if (from == element)
+    return value;
+  Type to = element;
+  if (auto vectorType = dyn_cast<VectorType>(value.getType()))
+    to = VectorType::get(vectorType.getShape(), element);
+  if (from.getIntOrFloatBitWidth() < element.getIntOrFloatBitWidth())
+    return arith::ExtFOp::create(b, to, value);
+  // Round to nearest even, once, on the way to the storage type.
+  return arith::TruncFOp::create(b, to, value);
+}
+
+Value LoopEmitter::toVector(Value stat) {
+  if (isa<VectorType>(stat.getType()))
+    return stat;
+  return vector::BroadcastOp::create(b, accVector, stat);
+}
+
+Value LoopEmitter::loadInput(Value memref, ValueRange indices, Value mask) {
+  auto vectorType = VectorType::get({vl}, elementType);
+  Value vec;
+  if (mask)
+    vec = vector::MaskedLoadOp::create(b, vectorType, memref, indices, mask,
+                                       constant(vectorType, 0.0));
+  else
+    vec = vector::LoadOp::create(b, vectorType, memref, indices);
+  return castFloat(vec, accType);
+}
+
+Value LoopEmitter::loadGamma(Value memref, ArrayRef<Value> inputIndices,
+                             Value mask) {
+  SmallVector<Value> indices;
+  for (auto [dim, index] : llvm::zip(layout.dims, inputIndices))
+    if (dim.affine)
+      indices.push_back(index);
+  if (layout.dims.back().affine)
+    return loadInput(memref, indices, mask);
+  Value scalar = memref::LoadOp::create(b, memref, indices);
+  return toVector(castFloat(scalar, accType));
+}
+
+Value LoopEmitter::loadStat(Value memref) {
+  Type element = cast<MemRefType>(memref.getType()).getElementType();
+  if (!lane)
+    return memref::LoadOp::create(b, memref, statIndices);
+  auto vectorType = VectorType::get({vl}, element);
+  return vector::MaskedLoadOp::create(b, vectorType, memref, statIndices,
+                                      laneMask, constant(vectorType, 0.0));
+}
+
+void LoopEmitter::storeStat(Value memref, Value value) {
+  if (!memref)
+    return;
+  value = castFloat(value, cast<MemRefType>(memref.getType()).getElementType());
+  if (!lane) {
+    memref::StoreOp::create(b, value, memref, statIndices);
+    return;
+  }
+  vector::MaskedStoreOp::create(b, memref, statIndices, laneMask, value);
+}
+
+void LoopEmitter::storeOutput(Value value, ArrayRef<Value> indices,
+                              Value mask) {
+  value = castFloat(value, elementType);
+  if (mask)
+    vector::MaskedStoreOp::create(b, buf.output, indices, mask, value);
+  else
+    vector::StoreOp::create(b, value, buf.output, indices);
+}
+
+SmallVector<Value> LoopEmitter::buildFor(
+    Value lb, Value ub, Value step, ValueRange inits,
+    function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+  auto forOp = scf::ForOp::create(b, lb, ub, step, inits);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(forOp.getBody());
+  SmallVector<Value> yielded =
+      body(forOp.getInductionVar(), forOp.getRegionIterArgs());
+  // Without iter_args the builder already added the terminator.
+  if (!inits.empty())
+    scf::YieldOp::create(b, yielded);
+  return SmallVector<Value>(forOp.getResults());
+}
+
+SmallVector<Value>
+LoopEmitter::buildIf(Value cond, TypeRange types,
+                     function_ref<SmallVector<Value>()> thenBody,
+                     function_ref<SmallVector<Value>()> elseBody) {
+  auto ifOp = scf::IfOp::create(b, types, cond, /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  auto fill = [&](Region &region, function_ref<SmallVector<Value>()> fn) {
+    Block &block = region.front();
+    if (types.empty()) {
+      b.setInsertionPoint(block.getTerminator());
+      fn();
+      return;
+    }
+    b.setInsertionPointToEnd(&block);
+    scf::YieldOp::create(b, fn());
+  };
+  fill(ifOp.getThenRegion(), thenBody);
+  fill(ifOp.getElseRegion(), elseBody);
+  return SmallVector<Value>(ifOp.getResults());
+}
+
+/// Visits every vector of the current work item's reduced set: scalar loops
+/// over the outer reduced dims, then the innermost dim in steps of `vl`
+/// (row mode, with a masked tail) or the item's lanes (lane mode).
+SmallVector<Value> LoopEmitter::forEachVector(SmallVector<Value> indices,
+                                              size_t dim, ValueRange accs,
+                                              VectorBody body) {
+  size_t inner = layout.dims.size() - 1;
+  if (dim == inner) {
+    if (lane)
+      return body(indices, laneMask, accs);
+    Value size = sizes[inner];
+    Value step = indexConstant(vl);
+    Value mainEnd = b.createOrFold<arith::MulIOp>(
+        b.createOrFold<arith::DivUIOp>(size, step), step);
+    SmallVector<Value> results =
+        buildFor(indexConstant(0), mainEnd, step, accs,
+                 [&](Value j, ValueRange iterAccs) {
+                   indices[inner] = j;
+                   return body(indices, Value(), iterAccs);
+                 });
+    std::optional<int64_t> staticSize = getConstantIntValue(size);
+    if (staticSize && *staticSize % vl == 0)
+      return results;
+    Value remainder = b.createOrFold<arith::SubIOp>(size, mainEnd);
+    auto tail = [&]() {
+      indices[inner] = mainEnd;
+      Value mask = vector::CreateMaskOp::create(
+          b, VectorType::get({vl}, b.getI1Type()), ValueRange{remainder});
+      return body(indices, mask, results);
+    };
+    if (staticSize)
+      return tail();
+    Value hasTail = arith::CmpIOp::create(b, arith::CmpIPredicate::ne,
+                                          remainder, indexConstant(0));
+    return buildIf(hasTail, ValueRange(results).getTypes(), tail,
+                   [&]() { return results; });
+  }
+  if (!layout.dims[dim].reduced)
+    return forEachVector(indices, dim + 1, accs, body);
+  return buildFor(indexConstant(0), sizes[dim], indexConstant(1), accs,
+                  [&](Value i, ValueRange iterAccs) {
+                    indices[dim] = i;
+                    return forEachVector(indices, dim + 1, iterAccs, body);
+                  });
+}
+
+Value LoopEmitter::reduce(Value acc) {
+  if (lane)
+    return acc;
+  // Reassociation lets LLVM reduce as a tree; the order is still fixed, so
+  // results are bitwise reproducible.
+  return vector::ReductionOp::create(b, vector::CombiningKind::ADD, acc,
+                                     arith::FastMathFlags::reassoc);
+}
+
+Value LoopEmitter::isNonFinite(Value stat) {
+  Value magnitude = math::AbsFOp::create(b, stat);
+  Value finite =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, magnitude,
+                            constant(stat.getType(), INFINITY));
+  Value bad = arith::XOrIOp::create(
+      b, finite,
+      arith::ConstantOp::create(b, finite.getType(),
+                                isa<VectorType>(finite.getType())
+                                    ? (TypedAttr)DenseElementsAttr::get(
+                                          cast<ShapedType>(finite.getType()),
+                                          true)
+                                    : (TypedAttr)b.getBoolAttr(true)));
+  if (lane)
+    bad = vector::ReductionOp::create(b, vector::CombiningKind::OR, bad);
+  return bad;
+}
+
+/// Passes 1 and 2 with scale `scale` and scaled shift `shift`: returns the
+/// scaled offset of the mean from x0 and the scaled sum of squares.
+std::pair<Value, Value> LoopEmitter::accumulate(Value scale, Value shift) {
+  Value scaleVec = toVector(scale);
+  Value shiftVec = toVector(shift);
+  Value zero = constant(accVector, 0.0);
+  Value m = castFloat(reductionCount, accType);
+  auto centered = [&](Value x, Value mask, Value offsetVec) {
+    Value d = arith::SubFOp::create(
+        b, arith::MulFOp::create(b, x, scaleVec), shiftVec);
+    if (offsetVec)
+      d = arith::SubFOp::create(b, d, offsetVec);
+    // Tail lanes of a row must not contribute.
+    if (mask && !lane)
+      d = arith::SelectOp::create(b, mask, d, zero);
+    return d;
+  };
+
+  Value offset = constant(statType(accType), 0.0);
+  if (desc.center) {
+    Value sum = forEachVector(
+        keptIndices, 0, {zero},
+        [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
+          Value x = loadInput(buf.input, indices, mask);
+          return SmallVector<Value>{
+              arith::AddFOp::create(b, accs[0], centered(x, mask, Value()))};
+        })[0];
+    offset = arith::DivFOp::create(b, reduce(sum),
+                                   lane ? toVector(m) : m);
+  }
+  Value offsetVec = desc.center ? toVector(offset) : Value();
+  Value squares = forEachVector(
+      keptIndices, 0, {zero},
+      [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
+        Value x = loadInput(buf.input, indices, mask);
+        Value d = centered(x, mask, offsetVec);
+        return SmallVector<Value>{arith::AddFOp::create(
+            b, accs[0], arith::MulFOp::create(b, d, d))};
+      })[0];
+  return {offset, reduce(squares)};
+}
+
+ItemStats LoopEmitter::computeStats() {
+  Type stat = statType(accType);
+  Value x0 = constant(stat, 0.0);
+  if (desc.center) {
+    // The first element of the reduced set (M > 0 is checked by callers).
+    SmallVector<Value> first = keptIndices;
+    for (auto [index, dim] : llvm::enumerate(layout.dims))
+      if (dim.reduced)
+        first[index] = indexConstant(0);
+    if (lane) {
+      first.back() = keptIndices.back();
+      x0 = loadInput(buf.input, first, laneMask);
+    } else {
+      x0 = castFloat(memref::LoadOp::create(b, buf.input, first), accType);
+    }
+  }
+
+  Value one = constant(stat, 1.0);
+  auto [offset, squares] = accumulate(one, x0);
+  Value bad = arith::OrIOp::create(b, isNonFinite(offset),
+                                   isNonFinite(squares));
+  // Overflow (|x| near the type's max): redo with an exact power-of-two
+  // scale; the rest of the computation is written for any scale.
+  double tiny = accType.isF64() ? std::ldexp(1.0, -600) : std::ldexp(1.0, -100);
+  SmallVector<Value> chosen = buildIf(
+      bad, TypeRange{stat, stat, stat},
+      [&]() -> SmallVector<Value> {
+        Value scale = constant(stat, tiny);
+        Value shift = arith::MulFOp::create(b, x0, scale);
+        auto [o, s] = accumulate(scale, shift);
+        return {scale, o, s};
+      },
+      [&]() -> SmallVector<Value> { return {one, offset, squares}; });
+  Value scale = chosen[0], scaledOffset = chosen[1], scaledSquares = chosen[2];
+
+  // Per-statistic math in f64.
+  Value scaleW = castFloat(scale, wideType);
+  Value m = lane ? (Value)vector::BroadcastOp::create(
+                       b, VectorType::get({vl}, wideType), reductionCount)
+                 : reductionCount;
+  Value varScaledW =
+      arith::DivFOp::create(b, castFloat(scaledSquares, wideType), m);
+  Value eps = constant(statType(wideType), desc.epsilon);
+  Value epsScaled = arith::MulFOp::create(b, eps, scaleW);
+  Value denominator;
+  if (desc.epsPlacement == EpsPlacement::Inside)
+    denominator = math::SqrtOp::create(
+        b, arith::AddFOp::create(
+               b, varScaledW, arith::MulFOp::create(b, epsScaled, scaleW)));
+  else
+    denominator = arith::AddFOp::create(
+        b, math::SqrtOp::create(b, varScaledW), epsScaled);
+  Value rstdScaledW =
+      arith::DivFOp::create(b, constant(statType(wideType), 1.0), denominator);
+  Value rstdW = arith::MulFOp::create(b, rstdScaledW, scaleW);
+  Value meanW = arith::AddFOp::create(
+      b, castFloat(x0, wideType),
+      arith::DivFOp::create(b, castFloat(scaledOffset, wideType), scaleW));
+  storeStat(buf.savedMean, meanW);
+  storeStat(buf.savedRstd, rstdW);
+
+  if (buf.runningMean && (buf.runningMeanOut || buf.runningVarOut)) {
+    Value momentum = constant(statType(wideType), *desc.momentum);
+    Value keep = constant(statType(wideType), 1.0 - *desc.momentum);
+    auto blend = [&](Value running, Value batch) {
+      return arith::AddFOp::create(
+          b, arith::MulFOp::create(b, keep, castFloat(running, wideType)),
+          arith::MulFOp::create(b, momentum, batch));
+    };
+    // Unbiased variance: var * M / (M - 1), unscaled.
+    Value var = arith::DivFOp::create(
+        b, varScaledW, arith::MulFOp::create(b, scaleW, scaleW));
+    Value unbiased = arith::DivFOp::create(
+        b, arith::MulFOp::create(b, var, m),
+        arith::SubFOp::create(b, m, constant(m.getType(), 1.0)));
+    storeStat(buf.runningMeanOut, blend(loadStat(buf.runningMean), meanW));
+    storeStat(buf.runningVarOut, blend(loadStat(buf.runningVar), unbiased));
+  }
+
+  ItemStats stats;
+  stats.scale = scale;
+  stats.shift = arith::MulFOp::create(b, x0, scale);
+  stats.offset = desc.center ? scaledOffset : Value();
+  stats.rstdScaled = castFloat(rstdScaledW, accType);
+  return stats;
+}
+
+ItemStats LoopEmitter::givenStats() {
+  Value mean = castFloat(loadStat(buf.givenMean), accType);
+  Value varW = castFloat(loadStat(buf.givenVar), wideType);
+  Value eps = constant(statType(wideType), desc.epsilon);
+  Value denominator =
+      desc.epsPlacement == EpsPlacement::Inside
+          ? (Value)math::SqrtOp::create(b, arith::AddFOp::create(b, varW, eps))
+          : (Value)arith::AddFOp::create(b, math::SqrtOp::create(b, varW),
+                                         eps);
+  Value rstdW =
+      arith::DivFOp::create(b, constant(statType(wideType), 1.0), denominator);
+  ItemStats stats;
+  stats.scale = constant(statType(accType), 1.0);
+  stats.shift = mean;
+  stats.rstdScaled = castFloat(rstdW, accType);
+  return stats;
+}
+
+/// Pass 3: y = ((x*s - x0*s - d) * rs) * gamma + beta, one store per element.
+void LoopEmitter::normalize(const ItemStats &stats) {
+  if (!buf.output)
+    return;
+  bool scaled = !desc.givenStats;
+  Value scaleVec = scaled ? toVector(stats.scale) : Value();
+  Value shiftVec = (desc.center || desc.givenStats) ? toVector(stats.shift)
+                                                     : Value();
+  Value offsetVec = stats.offset ? toVector(stats.offset) : Value();
+  Value rstdVec = toVector(stats.rstdScaled);
+  forEachVector(keptIndices, 0, {},
+                [&](ArrayRef<Value> indices, Value mask, ValueRange) {
+                  Value v = loadInput(buf.input, indices, mask);
+                  if (scaleVec)
+                    v = arith::MulFOp::create(b, v, scaleVec);
+                  if (shiftVec)
+                    v = arith::SubFOp::create(b, v, shiftVec);
+                  if (offsetVec)
+                    v = arith::SubFOp::create(b, v, offsetVec);
+                  v = arith::MulFOp::create(b, v, rstdVec);
+                  if (buf.gamma)
+                    v = arith::MulFOp::create(
+                        b, v, loadGamma(buf.gamma, indices, mask));
+                  if (buf.beta)
+                    v = arith::AddFOp::create(
+                        b, v, loadGamma(buf.beta, indices, mask));
+                  storeOutput(v, indices, mask);
+                  return SmallVector<Value>();
+                });
+}
+
+/// Applies an expand then a collapse to a memref view (either may be empty).
+static Value reshape(ImplicitLocOpBuilder &b, Value memref,
+                     ArrayRef<ReassociationIndices> expand,
+                     std::optional<int64_t> groupDim, int64_t groups,
+                     ArrayRef<ReassociationIndices> collapse) {
+  if (!memref)
+    return memref;
+  auto type = cast<MemRefType>(memref.getType());
+  if (!expand.empty()) {
+    SmallVector<OpFoldResult> outputShape;
+    SmallVector<int64_t> staticShape;
+    for (auto [dim, size] : llvm::enumerate(type.getShape())) {
+      OpFoldResult sizeValue = memref::getMixedSize(b, b.getLoc(), memref, dim);
+      if ((int64_t)dim != *groupDim) {
+        outputShape.push_back(sizeValue);
+        staticShape.push_back(size);
+        continue;
+      }
+      outputShape.push_back(b.getIndexAttr(groups));
+      staticShape.push_back(groups);
+      Value perGroup = b.createOrFold<arith::DivUIOp>(
+          getValueOrCreateConstantIndexOp(b, b.getLoc(), sizeValue),
+          arith::ConstantIndexOp::create(b, groups));
+      outputShape.push_back(getAsOpFoldResult(perGroup));
+      staticShape.push_back(ShapedType::isDynamic(size) ? ShapedType::kDynamic
+                                                        : size / groups);
+    }
+    auto expandedType = MemRefType::get(staticShape, type.getElementType());
+    memref = memref::ExpandShapeOp::create(b, expandedType, memref, expand,
+                                           outputShape);
+  }
+  if (!collapse.empty())
+    memref = memref::CollapseShapeOp::create(b, memref, collapse);
+  return memref;
+}
+
+void LoopEmitter::emit(const NormBuffers &buffers, Value begin, Value end,
+                       const LoopEmitOptions &options) {
+  auto inputType = cast<MemRefType>(buffers.input.getType());
+  elementType = inputType.getElementType();
+  accType = getStatisticsElementType(elementType);
+  wideType = b.getF64Type();
+  vl = statsVectorLength(accType, options);
+  accVector = VectorType::get({vl}, accType);
+  lane = layout.isLaneMode();
+
+  // Canonical views of every buffer.
+  auto viewInput = [&](Value v) {
+    return reshape(b, v, layout.inputExpand, layout.groupDim,
+                   layout.numGroups, layout.inputCollapse);
+  };
+  auto viewGamma = [&](Value v) {
+    return reshape(b, v, layout.gammaExpand, layout.gammaGroupDim,
+                   layout.numGroups, layout.gammaCollapse);
+  };
+  auto viewStats = [&](Value v) {
+    return reshape(b, v, {}, std::nullopt, 1, layout.statsCollapse);
+  };
+  buf.input = viewInput(buffers.input);
+  buf.output = viewInput(buffers.output);
+  buf.gamma = viewGamma(buffers.gamma);
+  buf.beta = viewGamma(buffers.beta);
+  buf.givenMean = viewStats(buffers.givenMean);
+  buf.givenVar = viewStats(buffers.givenVar);
+  buf.runningMean = viewStats(buffers.runningMean);
+  buf.runningVar = viewStats(buffers.runningVar);
+  buf.savedMean = viewStats(buffers.savedMean);
+  buf.savedRstd = viewStats(buffers.savedRstd);
+  buf.runningMeanOut = viewStats(buffers.runningMeanOut);
+  buf.runningVarOut = viewStats(buffers.runningVarOut);
+
+  for (int64_t dim = 0; dim < (int64_t)layout.dims.size(); ++dim)
+    sizes.push_back(b.createOrFold<memref::DimOp>(buf.input, dim));
+  Value count = indexConstant(1);
+  for (auto [dim, size] : llvm::zip(layout.dims, sizes))
+    if (dim.reduced)
+      count = b.createOrFold<arith::MulIOp>(count, size);
+  reductionCount = arith::UIToFPOp::create(
+      b, wideType, arith::IndexCastUIOp::create(b, b.getI64Type(), count));
+
+  buildFor(begin, end, indexConstant(1), {}, [&](Value item, ValueRange) {
+    // Delinearize the work item into the kept indices, innermost first.
+    size_t rank = layout.dims.size();
+    keptIndices.assign(rank, Value());
+    Value rest = item;
+    int64_t last = rank - 1;
+    if (lane) {
+      Value lanes = indexConstant(vl);
+      Value chunks = b.createOrFold<arith::CeilDivUIOp>(sizes[last], lanes);
+      Value chunk = arith::RemUIOp::create(b, rest, chunks);
+      rest = arith::DivUIOp::create(b, rest, chunks);
+      keptIndices[last] = arith::MulIOp::create(b, chunk, lanes);
+      Value remaining =
+          arith::SubIOp::create(b, sizes[last], keptIndices[last]);
+      Value active = arith::MinUIOp::create(b, remaining, lanes);
+      laneMask = vector::CreateMaskOp::create(
+          b, VectorType::get({vl}, b.getI1Type()), ValueRange{active});
+      --last;
+    }
+    for (int64_t dim = last; dim >= 0; --dim) {
+      if (layout.dims[dim].reduced) {
+        keptIndices[dim] = indexConstant(0);
+        continue;
+      }
+      keptIndices[dim] = arith::RemUIOp::create(b, rest, sizes[dim]);
+      rest = arith::DivUIOp::create(b, rest, sizes[dim]);
+    }
+    statIndices.clear();
+    for (auto [dim, index] : llvm::zip(layout.dims, keptIndices))
+      if (!dim.reduced)
+        statIndices.push_back(index);
+
+    ItemStats stats = desc.givenStats ? givenStats() : computeStats();
+    normalize(stats);
+    return SmallVector<Value>();
+  });
+}
+
+} // namespace
+
+void norm::emitNormalizeLoops(ImplicitLocOpBuilder &b,
+                              const NormDescription &desc,
+                              const NormBuffers &buffers, Value begin,
+                              Value end, const LoopEmitOptions &options) {
+  int64_t rank = cast<MemRefType>(buffers.input.getType()).getRank();
+  LoopEmitter(b, desc, options, rank).emit(buffers, begin, end, options);
+}

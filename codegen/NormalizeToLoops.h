@@ -1,0 +1,78 @@
+//===- NormalizeToLoops.h - norm.normalize to vector loops ------*- C++ -*-===//
+//
+// The CPU lowering of one normalization onto memrefs: scf loops over
+// independent work items, each computing its statistics with explicit vector
+// accumulators and writing the output once.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef NORMC_CODEGEN_NORMALIZETOLOOPS_H
+#define NORMC_CODEGEN_NORMALIZETOLOOPS_H
+
+#include "dialect/NormDescription.h"
+#include "mlir/Dialect/Utils/ReshapeOpsUtils.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace mlir::norm {
+
+/// Memrefs of one normalization by role (identity layout); absent roles and
+/// results nobody reads are null.
+struct NormBuffers {
+  Value input, gamma, beta, givenMean, givenVar, runningMean, runningVar;
+  Value output, savedMean, savedRstd, runningMeanOut, runningVarOut;
+};
+
+struct LoopEmitOptions {
+  /// Lanes of one f32 vector accumulator; a multiple of the native width
+  /// (e.g. 64 = 4 x AVX-512) so that several independent accumulators hide
+  /// the latency of the adds. f64 statistics use half of it.
+  int64_t vectorLength = 64;
+};
+
+/// The input viewed so that the lowering sees no groups and as few dims as
+/// possible: the group dim is expanded into [groups, channels/groups], then
+/// adjacent dims that are both reduced or both kept, and both indexed or
+/// both not indexed by gamma, are collapsed.
+struct CanonicalLayout {
+  struct Dim {
+    bool reduced = false;
+    bool affine = false;
+  };
+  /// Canonical dims, outermost first.
+  SmallVector<Dim> dims;
+  /// Input rank -> expanded rank (group split); empty when there is none.
+  SmallVector<ReassociationIndices> inputExpand;
+  /// Expanded rank -> canonical rank; empty when nothing collapses.
+  SmallVector<ReassociationIndices> inputCollapse;
+  SmallVector<ReassociationIndices> gammaExpand, gammaCollapse;
+  SmallVector<ReassociationIndices> statsCollapse;
+  /// Position of the group dim in the input and in gamma (if affine).
+  std::optional<int64_t> groupDim, gammaGroupDim;
+  int64_t numGroups = 1;
+
+  static CanonicalLayout get(const NormDescription &desc, int64_t inputRank);
+  /// True when the innermost canonical dim is kept: statistics are then
+  /// vectorized across it (one lane per statistic) instead of being reduced
+  /// along it.
+  bool isLaneMode() const { return !dims.back().reduced; }
+};
+
+/// Returns the number of independent work items for an input with element
+/// type `elementType` and the given sizes (index values, outermost first).
+Value emitWorkItemCount(ImplicitLocOpBuilder &b, const NormDescription &desc,
+                        Type elementType, ValueRange inputSizes,
+                        const LoopEmitOptions &options);
+
+/// Returns the number of elements reduced for one statistic.
+Value emitReductionCount(ImplicitLocOpBuilder &b, const NormDescription &desc,
+                         ValueRange inputSizes);
+
+/// Emits, at the builder's insertion point, the loops that compute the work
+/// items [begin, end) of the normalization.
+void emitNormalizeLoops(ImplicitLocOpBuilder &b, const NormDescription &desc,
+                        const NormBuffers &buffers, Value begin, Value end,
+                        const LoopEmitOptions &options);
+
+} // namespace mlir::norm
+
+#endif // NORMC_CODEGEN_NORMALIZETOLOOPS_H
