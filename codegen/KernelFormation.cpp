@@ -10,9 +10,11 @@
 #include "codegen/NormalizeToLoops.h"
 #include "codegen/Passes.h"
 #include "dialect/NormOps.h"
+#include "passes/Passes.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -75,7 +77,7 @@ MemRefType memrefFor(ArrayRef<int64_t> codes, Type element) {
   SmallVector<int64_t> shape;
   for (int64_t code : codes)
     shape.push_back(code < 0 ? ShapedType::kDynamic : code);
-  return MemRefType::get(shape, element);
+  return MemRefType::get(shape, getStorageType(element));
 }
 
 /// The spec function's norm op, if the function has the supported form.
@@ -185,7 +187,11 @@ struct NormFormKernelsPass
     FailureOr<NormalizationOpInterface> maybeOp = getKernelOp(func);
     if (failed(maybeOp))
       return failure();
-    NormalizationOpInterface op = *maybeOp;
+    // Named ops are generalized here so that the kernel keeps the name the
+    // user wrote (for the manifest) and the lowering sees the generic op.
+    std::string opName = (*maybeOp)->getName().stripDialect().str();
+    IRRewriter rewriter(&getContext());
+    NormalizationOpInterface op = generalizeNormOp(rewriter, *maybeOp);
     Roles roles;
     if (failed(nameRoles(func, op, roles)))
       return failure();
@@ -203,7 +209,7 @@ struct NormFormKernelsPass
     KernelABI abi;
     abi.name = func.getSymName().str();
     abi.kind = "forward";
-    abi.op = op->getName().stripDialect().str();
+    abi.op = opName;
     abi.attrsJson = describeAttrs(desc);
     abi.numDims = llvm::count_if(xCodes, [](int64_t c) { return c < 0; });
     auto codesFor = [&](StringRef role) -> ArrayRef<int64_t> {
@@ -278,6 +284,7 @@ struct NormFormKernelsPass
       return Value();
     };
     NormBuffers buffers;
+    buffers.elementType = getElementTypeOrSelf(in.input.getType());
     buffers.input = argFor(in.input);
     buffers.gamma = argFor(in.gamma);
     buffers.beta = argFor(in.beta);

@@ -222,10 +222,15 @@ private:
     return arith::ConstantIndexOp::create(b, value);
   }
   Value castFloat(Value value, Type elementType);
+  /// Data element (x, y, gamma, beta) from its storage type to `accType`,
+  /// and back.
+  Value decodeData(Value stored);
+  Value encodeData(Value value);
   Value toVector(Value stat);
 
   // Memory access.
-  Value loadInput(Value memref, ValueRange indices, Value mask);
+  Value loadInput(Value memref, ValueRange indices, Value mask,
+                  Type target = Type());
   Value loadGamma(Value memref, ArrayRef<Value> inputIndices, Value mask);
   Value loadStat(Value memref);
   void storeStat(Value memref, Value value);
@@ -238,6 +243,9 @@ private:
   SmallVector<Value> buildIf(Value cond, TypeRange types,
                              function_ref<SmallVector<Value>()> thenBody,
                              function_ref<SmallVector<Value>()> elseBody);
+  SmallVector<Value>
+  buildBlockedFor(Value lb, Value ub, Value step, ValueRange inits,
+                  function_ref<SmallVector<Value>(Value, ValueRange)> body);
   using VectorBody = function_ref<SmallVector<Value>(
       ArrayRef<Value> indices, Value mask, ValueRange accs)>;
   SmallVector<Value> forEachVector(SmallVector<Value> indices, size_t dim,
@@ -246,7 +254,7 @@ private:
   // Steps.
   Value reduce(Value acc);
   Value isNonFinite(Value stat);
-  std::pair<Value, Value> accumulate(Value scale, Value shift);
+  std::pair<Value, Value> accumulate(Type acc, Value scale, Value shift);
   ItemStats computeStats();
   ItemStats givenStats();
   void normalize(const ItemStats &stats);
@@ -258,7 +266,7 @@ private:
   SmallVector<Value> sizes;       // canonical sizes
   bool lane = false;
   int64_t vl = 0;                 // lanes per accumulator vector
-  Type elementType, accType, wideType;
+  Type elementType, storageType, accType, wideType;
   VectorType accVector;
   Value reductionCount;           // M, in the wide type
   // Per work item.
@@ -276,13 +284,69 @@ Value LoopEmitter::constant(Type type, double value) {
   return arith::ConstantOp::create(b, attr);
 }
 
+/// `type` with its element type replaced (scalar or vector).
+static Type withElementType(Type type, Type element) {
+  if (auto vectorType = dyn_cast<VectorType>(type))
+    return VectorType::get(vectorType.getShape(), element);
+  return element;
+}
+
+/// 16-bit floats live in memory as i16 (see NormBuffers): x86 without
+/// AVX512-BF16/FP16 legalizes masked loads and selects of bf16/f16 vectors
+/// through compiler-rt calls that kernels must not depend on. Widening bf16
+/// is a shift; narrowing rounds to nearest even with integer ops; f16 uses
+/// the hardware conversions (F16C).
+static Value splatInt(ImplicitLocOpBuilder &b, int64_t value, Type type) {
+  TypedAttr attr = b.getIntegerAttr(getElementTypeOrSelf(type), value);
+  if (auto vectorType = dyn_cast<VectorType>(type))
+    attr = DenseElementsAttr::get(vectorType, attr);
+  return arith::ConstantOp::create(b, attr);
+}
+
+static Value decode16(ImplicitLocOpBuilder &b, Value bits, Type logical) {
+  Type type = bits.getType();
+  if (logical.isF16())
+    return arith::ExtFOp::create(
+        b, withElementType(type, b.getF32Type()),
+        arith::BitcastOp::create(b, withElementType(type, logical), bits)
+            .getResult());
+  Type i32 = withElementType(type, b.getI32Type());
+  Value wide = arith::ExtUIOp::create(b, i32, bits);
+  Value shifted = arith::ShLIOp::create(b, wide, splatInt(b, 16, i32));
+  return arith::BitcastOp::create(b, withElementType(type, b.getF32Type()),
+                                  shifted);
+}
+
+static Value encode16(ImplicitLocOpBuilder &b, Value value, Type logical) {
+  Type type = value.getType();
+  Type i16 = withElementType(type, b.getI16Type());
+  if (logical.isF16())
+    return arith::BitcastOp::create(
+        b, i16,
+        arith::TruncFOp::create(b, withElementType(type, logical), value));
+  Type i32 = withElementType(type, b.getI32Type());
+  Value bits = arith::BitcastOp::create(b, i32, value);
+  Value lsb = arith::AndIOp::create(
+      b, arith::ShRUIOp::create(b, bits, splatInt(b, 16, i32)),
+      splatInt(b, 1, i32));
+  Value rounded = arith::AddIOp::create(
+      b, bits, arith::AddIOp::create(b, lsb, splatInt(b, 0x7FFF, i32)));
+  Value narrow = arith::TruncIOp::create(
+      b, i16, arith::ShRUIOp::create(b, rounded, splatInt(b, 16, i32)));
+  // NaN stays a quiet NaN with its sign; rounding could turn it into inf.
+  Value isNan =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, value, value);
+  Value high = arith::TruncIOp::create(
+      b, i16, arith::ShRUIOp::create(b, bits, splatInt(b, 16, i32)));
+  Value quiet = arith::OrIOp::create(b, high, splatInt(b, 0x40, i16));
+  return arith::SelectOp::create(b, isNan, quiet, narrow);
+}
+
 Value LoopEmitter::castFloat(Value value, Type element) {
   Type from = getElementTypeOrSelf(value.getType());
   if (from == element)
     return value;
-  Type to = element;
-  if (auto vectorType = dyn_cast<VectorType>(value.getType()))
-    to = VectorType::get(vectorType.getShape(), element);
+  Type to = withElementType(value.getType(), element);
   if (from.getIntOrFloatBitWidth() < element.getIntOrFloatBitWidth())
     return arith::ExtFOp::create(b, to, value);
   // Round to nearest even, once, on the way to the storage type.
@@ -292,18 +356,33 @@ Value LoopEmitter::castFloat(Value value, Type element) {
 Value LoopEmitter::toVector(Value stat) {
   if (isa<VectorType>(stat.getType()))
     return stat;
-  return vector::BroadcastOp::create(b, accVector, stat);
+  return vector::BroadcastOp::create(b, VectorType::get({vl}, stat.getType()),
+                                     stat);
 }
 
-Value LoopEmitter::loadInput(Value memref, ValueRange indices, Value mask) {
-  auto vectorType = VectorType::get({vl}, elementType);
+Value LoopEmitter::loadInput(Value memref, ValueRange indices, Value mask,
+                             Type target) {
+  auto vectorType = VectorType::get({vl}, storageType);
   Value vec;
   if (mask)
     vec = vector::MaskedLoadOp::create(b, vectorType, memref, indices, mask,
                                        constant(vectorType, 0.0));
   else
     vec = vector::LoadOp::create(b, vectorType, memref, indices);
-  return castFloat(vec, accType);
+  Value decoded = decodeData(vec);
+  return target ? castFloat(decoded, target) : decoded;
+}
+
+Value LoopEmitter::decodeData(Value stored) {
+  if (storageType != elementType)
+    return castFloat(decode16(b, stored, elementType), accType);
+  return castFloat(stored, accType);
+}
+
+Value LoopEmitter::encodeData(Value value) {
+  if (storageType != elementType)
+    return encode16(b, castFloat(value, b.getF32Type()), elementType);
+  return castFloat(value, elementType);
 }
 
 Value LoopEmitter::loadGamma(Value memref, ArrayRef<Value> inputIndices,
@@ -315,7 +394,7 @@ Value LoopEmitter::loadGamma(Value memref, ArrayRef<Value> inputIndices,
   if (layout.dims.back().affine)
     return loadInput(memref, indices, mask);
   Value scalar = memref::LoadOp::create(b, memref, indices);
-  return toVector(castFloat(scalar, accType));
+  return toVector(decodeData(scalar));
 }
 
 Value LoopEmitter::loadStat(Value memref) {
@@ -340,7 +419,7 @@ void LoopEmitter::storeStat(Value memref, Value value) {
 
 void LoopEmitter::storeOutput(Value value, ArrayRef<Value> indices,
                               Value mask) {
-  value = castFloat(value, elementType);
+  value = encodeData(value);
   if (mask)
     vector::MaskedStoreOp::create(b, buf.output, indices, mask, value);
   else
@@ -382,6 +461,32 @@ LoopEmitter::buildIf(Value cond, TypeRange types,
   return SmallVector<Value>(ifOp.getResults());
 }
 
+/// Iterations accumulate into fresh accumulators per block of kBlock steps,
+/// added to the running total after each block: every lane then sums about
+/// kBlock + n/kBlock terms instead of n, which keeps long rows (65537
+/// elements, BatchNorm over N*H*W) accurate in f32.
+static constexpr int64_t kBlock = 32;
+
+SmallVector<Value> LoopEmitter::buildBlockedFor(
+    Value lb, Value ub, Value step, ValueRange inits,
+    function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+  if (inits.empty())
+    return buildFor(lb, ub, step, inits, body);
+  Value span = b.createOrFold<arith::MulIOp>(step, indexConstant(kBlock));
+  return buildFor(lb, ub, span, inits, [&](Value blockStart, ValueRange totals) {
+    Value blockEnd = arith::MinUIOp::create(
+        b, arith::AddIOp::create(b, blockStart, span), ub);
+    SmallVector<Value> zeros;
+    for (Value total : totals)
+      zeros.push_back(constant(total.getType(), 0.0));
+    SmallVector<Value> partial = buildFor(blockStart, blockEnd, step, zeros, body);
+    SmallVector<Value> sums;
+    for (auto [total, part] : llvm::zip(totals, partial))
+      sums.push_back(arith::AddFOp::create(b, total, part));
+    return sums;
+  });
+}
+
 /// Visits every vector of the current work item's reduced set: scalar loops
 /// over the outer reduced dims, then the innermost dim in steps of `vl`
 /// (row mode, with a masked tail) or the item's lanes (lane mode).
@@ -397,7 +502,7 @@ SmallVector<Value> LoopEmitter::forEachVector(SmallVector<Value> indices,
     Value mainEnd = b.createOrFold<arith::MulIOp>(
         b.createOrFold<arith::DivUIOp>(size, step), step);
     SmallVector<Value> results =
-        buildFor(indexConstant(0), mainEnd, step, accs,
+        buildBlockedFor(indexConstant(0), mainEnd, step, accs,
                  [&](Value j, ValueRange iterAccs) {
                    indices[inner] = j;
                    return body(indices, Value(), iterAccs);
@@ -421,7 +526,14 @@ SmallVector<Value> LoopEmitter::forEachVector(SmallVector<Value> indices,
   }
   if (!layout.dims[dim].reduced)
     return forEachVector(indices, dim + 1, accs, body);
-  return buildFor(indexConstant(0), sizes[dim], indexConstant(1), accs,
+  // In lane mode the innermost reduced loop is the long one (N*H*W rows of
+  // BatchNorm NHWC): block it like the vector loop of row mode.
+  bool innermostReduced = true;
+  for (size_t d = dim + 1; d < inner; ++d)
+    innermostReduced &= !layout.dims[d].reduced;
+  auto loop = lane && innermostReduced ? &LoopEmitter::buildBlockedFor
+                                       : &LoopEmitter::buildFor;
+  return (this->*loop)(indexConstant(0), sizes[dim], indexConstant(1), accs,
                   [&](Value i, ValueRange iterAccs) {
                     indices[dim] = i;
                     return forEachVector(indices, dim + 1, iterAccs, body);
@@ -455,13 +567,15 @@ Value LoopEmitter::isNonFinite(Value stat) {
   return bad;
 }
 
-/// Passes 1 and 2 with scale `scale` and scaled shift `shift`: returns the
-/// scaled offset of the mean from x0 and the scaled sum of squares.
-std::pair<Value, Value> LoopEmitter::accumulate(Value scale, Value shift) {
+/// Passes 1 and 2 accumulated in `acc` (f32 or f64), on x*scale shifted by
+/// `shift` (= x0*scale): returns the scaled offset of the mean from x0 and
+/// the scaled sum of squared deviations.
+std::pair<Value, Value> LoopEmitter::accumulate(Type acc, Value scale,
+                                                Value shift) {
   Value scaleVec = toVector(scale);
   Value shiftVec = toVector(shift);
-  Value zero = constant(accVector, 0.0);
-  Value m = castFloat(reductionCount, accType);
+  Value zero = constant(VectorType::get({vl}, acc), 0.0);
+  Value m = castFloat(reductionCount, acc);
   auto centered = [&](Value x, Value mask, Value offsetVec) {
     Value d = arith::SubFOp::create(
         b, arith::MulFOp::create(b, x, scaleVec), shiftVec);
@@ -473,23 +587,22 @@ std::pair<Value, Value> LoopEmitter::accumulate(Value scale, Value shift) {
     return d;
   };
 
-  Value offset = constant(statType(accType), 0.0);
+  Value offset = constant(statType(acc), 0.0);
   if (desc.center) {
     Value sum = forEachVector(
         keptIndices, 0, {zero},
         [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
-          Value x = loadInput(buf.input, indices, mask);
+          Value x = loadInput(buf.input, indices, mask, acc);
           return SmallVector<Value>{
               arith::AddFOp::create(b, accs[0], centered(x, mask, Value()))};
         })[0];
-    offset = arith::DivFOp::create(b, reduce(sum),
-                                   lane ? toVector(m) : m);
+    offset = arith::DivFOp::create(b, reduce(sum), lane ? toVector(m) : m);
   }
   Value offsetVec = desc.center ? toVector(offset) : Value();
   Value squares = forEachVector(
       keptIndices, 0, {zero},
       [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
-        Value x = loadInput(buf.input, indices, mask);
+        Value x = loadInput(buf.input, indices, mask, acc);
         Value d = centered(x, mask, offsetVec);
         return SmallVector<Value>{arith::AddFOp::create(
             b, accs[0], arith::MulFOp::create(b, d, d))};
@@ -499,6 +612,7 @@ std::pair<Value, Value> LoopEmitter::accumulate(Value scale, Value shift) {
 
 ItemStats LoopEmitter::computeStats() {
   Type stat = statType(accType);
+  Type statW = statType(wideType);
   Value x0 = constant(stat, 0.0);
   if (desc.center) {
     // The first element of the reduced set (M > 0 is checked by callers).
@@ -510,36 +624,42 @@ ItemStats LoopEmitter::computeStats() {
       first.back() = keptIndices.back();
       x0 = loadInput(buf.input, first, laneMask);
     } else {
-      x0 = castFloat(memref::LoadOp::create(b, buf.input, first), accType);
+      x0 = decodeData(memref::LoadOp::create(b, buf.input, first));
     }
   }
+  Value x0W = castFloat(x0, wideType);
+  Value one = constant(statW, 1.0);
 
-  Value one = constant(stat, 1.0);
-  auto [offset, squares] = accumulate(one, x0);
-  Value bad = arith::OrIOp::create(b, isNonFinite(offset),
-                                   isNonFinite(squares));
-  // Overflow (|x| near the type's max): redo with an exact power-of-two
-  // scale; the rest of the computation is written for any scale.
-  double tiny = accType.isF64() ? std::ldexp(1.0, -600) : std::ldexp(1.0, -100);
-  SmallVector<Value> chosen = buildIf(
-      bad, TypeRange{stat, stat, stat},
-      [&]() -> SmallVector<Value> {
-        Value scale = constant(stat, tiny);
-        Value shift = arith::MulFOp::create(b, x0, scale);
-        auto [o, s] = accumulate(scale, shift);
-        return {scale, o, s};
-      },
-      [&]() -> SmallVector<Value> { return {one, offset, squares}; });
-  Value scale = chosen[0], scaledOffset = chosen[1], scaledSquares = chosen[2];
+  // Passes 1-2 accumulate in f64: f32 sums lose too much to cancellation
+  // (mixed-sign rows, |x| up to the type's max) and to long rows, and f64
+  // holds the squares of any f32/f16/bf16 value. f64 data can still
+  // overflow: it is then redone scaled by an exact power of two.
+  auto [offset, squares] = accumulate(wideType, one, x0W);
+  Value scaleW = one, offsetW = offset, squaresW = squares;
+  Value bad;
+  bool wideData = accType.isF64();
+  if (wideData) {
+    bad = arith::OrIOp::create(b, isNonFinite(offset), isNonFinite(squares));
+    SmallVector<Value> chosen = buildIf(
+        bad, TypeRange{statW, statW, statW},
+        [&]() -> SmallVector<Value> {
+          Value scale = constant(statW, std::ldexp(1.0, -600));
+          Value shift = arith::MulFOp::create(b, x0W, scale);
+          auto [o, q] = accumulate(wideType, scale, shift);
+          return {scale, o, q};
+        },
+        [&]() -> SmallVector<Value> { return {one, offset, squares}; });
+    scaleW = chosen[0];
+    offsetW = chosen[1];
+    squaresW = chosen[2];
+  }
 
-  // Per-statistic math in f64.
-  Value scaleW = castFloat(scale, wideType);
+  // Per-statistic math in f64, on values scaled by scaleW.
   Value m = lane ? (Value)vector::BroadcastOp::create(
                        b, VectorType::get({vl}, wideType), reductionCount)
                  : reductionCount;
-  Value varScaledW =
-      arith::DivFOp::create(b, castFloat(scaledSquares, wideType), m);
-  Value eps = constant(statType(wideType), desc.epsilon);
+  Value varScaledW = arith::DivFOp::create(b, squaresW, m);
+  Value eps = constant(statW, desc.epsilon);
   Value epsScaled = arith::MulFOp::create(b, eps, scaleW);
   Value denominator;
   if (desc.epsPlacement == EpsPlacement::Inside)
@@ -549,18 +669,20 @@ ItemStats LoopEmitter::computeStats() {
   else
     denominator = arith::AddFOp::create(
         b, math::SqrtOp::create(b, varScaledW), epsScaled);
-  Value rstdScaledW =
-      arith::DivFOp::create(b, constant(statType(wideType), 1.0), denominator);
+  // rstd / s, and rstd itself.
+  Value rstdScaledW = arith::DivFOp::create(b, one, denominator);
   Value rstdW = arith::MulFOp::create(b, rstdScaledW, scaleW);
-  Value meanW = arith::AddFOp::create(
-      b, castFloat(x0, wideType),
-      arith::DivFOp::create(b, castFloat(scaledOffset, wideType), scaleW));
+  // (x0*s + d*s) / s: no intermediate exceeds the range of the data.
+  Value meanW = arith::DivFOp::create(
+      b,
+      arith::AddFOp::create(b, arith::MulFOp::create(b, x0W, scaleW), offsetW),
+      scaleW);
   storeStat(buf.savedMean, meanW);
   storeStat(buf.savedRstd, rstdW);
 
   if (buf.runningMean && (buf.runningMeanOut || buf.runningVarOut)) {
-    Value momentum = constant(statType(wideType), *desc.momentum);
-    Value keep = constant(statType(wideType), 1.0 - *desc.momentum);
+    Value momentum = constant(statW, *desc.momentum);
+    Value keep = constant(statW, 1.0 - *desc.momentum);
     auto blend = [&](Value running, Value batch) {
       return arith::AddFOp::create(
           b, arith::MulFOp::create(b, keep, castFloat(running, wideType)),
@@ -576,11 +698,35 @@ ItemStats LoopEmitter::computeStats() {
     storeStat(buf.runningVarOut, blend(loadStat(buf.runningVar), unbiased));
   }
 
+  // Pass 3 works in the accumulation type on x*s3 so that x - x0 cannot
+  // overflow: f32 data with a huge shift or spread uses s3 = 2^-100 (exact;
+  // deviations that small next to 2^100 are below f32 precision anyway),
+  // f64 data keeps its accumulation scale.
+  Value passScaleW = scaleW;
+  if (!wideData) {
+    Value huge = arith::OrIOp::create(
+        b,
+        arith::CmpFOp::create(b, arith::CmpFPredicate::OGE,
+                              math::AbsFOp::create(b, x0W),
+                              constant(statW, std::ldexp(1.0, 100))),
+        arith::CmpFOp::create(b, arith::CmpFPredicate::OGE, varScaledW,
+                              constant(statW, std::ldexp(1.0, 200))));
+    passScaleW = arith::SelectOp::create(
+        b, huge, constant(statW, std::ldexp(1.0, -100)), one);
+  }
+  Value passScale = castFloat(passScaleW, accType);
   ItemStats stats;
-  stats.scale = scale;
-  stats.shift = arith::MulFOp::create(b, x0, scale);
-  stats.offset = desc.center ? scaledOffset : Value();
-  stats.rstdScaled = castFloat(rstdScaledW, accType);
+  stats.scale = passScale;
+  stats.shift = arith::MulFOp::create(b, x0, passScale);
+  // Ratios of scales first: the unscaled offset or rstd may not be
+  // representable even when the rescaled one is.
+  Value rescale = arith::DivFOp::create(b, passScaleW, scaleW);
+  stats.offset = desc.center ? castFloat(arith::MulFOp::create(b, offsetW,
+                                                               rescale),
+                                         accType)
+                             : Value();
+  stats.rstdScaled = castFloat(
+      arith::DivFOp::create(b, rstdScaledW, rescale), accType);
   return stats;
 }
 
@@ -672,7 +818,8 @@ static Value reshape(ImplicitLocOpBuilder &b, Value memref,
 void LoopEmitter::emit(const NormBuffers &buffers, Value begin, Value end,
                        const LoopEmitOptions &options) {
   auto inputType = cast<MemRefType>(buffers.input.getType());
-  elementType = inputType.getElementType();
+  storageType = inputType.getElementType();
+  elementType = buffers.elementType;
   accType = getStatisticsElementType(elementType);
   wideType = b.getF64Type();
   vl = statsVectorLength(accType, options);
@@ -732,9 +879,19 @@ void LoopEmitter::emit(const NormBuffers &buffers, Value begin, Value end,
           b, VectorType::get({vl}, b.getI1Type()), ValueRange{active});
       --last;
     }
+    int64_t outermostKept = -1;
+    for (int64_t dim = 0; dim <= last && outermostKept < 0; ++dim)
+      if (!layout.dims[dim].reduced)
+        outermostKept = dim;
     for (int64_t dim = last; dim >= 0; --dim) {
       if (layout.dims[dim].reduced) {
         keptIndices[dim] = indexConstant(0);
+        continue;
+      }
+      // Work items never exceed the product of the kept sizes, so the
+      // outermost index needs no remainder.
+      if (dim == outermostKept) {
+        keptIndices[dim] = rest;
         continue;
       }
       keptIndices[dim] = arith::RemUIOp::create(b, rest, sizes[dim]);
@@ -752,6 +909,12 @@ void LoopEmitter::emit(const NormBuffers &buffers, Value begin, Value end,
 }
 
 } // namespace
+
+Type norm::getStorageType(Type elementType) {
+  if (elementType.getIntOrFloatBitWidth() == 16)
+    return IntegerType::get(elementType.getContext(), 16);
+  return elementType;
+}
 
 void norm::emitNormalizeLoops(ImplicitLocOpBuilder &b,
                               const NormDescription &desc,

@@ -16,8 +16,10 @@
 namespace mlir::norm {
 
 /// Memrefs of one normalization by role (identity layout); absent roles and
-/// results nobody reads are null.
+/// results nobody reads are null. f16/bf16 data (input, output, gamma,
+/// beta) is stored in i16 memrefs; `elementType` says what the bits are.
 struct NormBuffers {
+  Type elementType;
   Value input, gamma, beta, givenMean, givenVar, runningMean, runningVar;
   Value output, savedMean, savedRstd, runningMeanOut, runningVarOut;
 };
@@ -66,6 +68,10 @@ Value emitWorkItemCount(ImplicitLocOpBuilder &b, const NormDescription &desc,
 /// Returns the number of elements reduced for one statistic.
 Value emitReductionCount(ImplicitLocOpBuilder &b, const NormDescription &desc,
                          ValueRange inputSizes);
+
+/// The memref element type that holds data of `elementType` (i16 for 16-bit
+/// floats).
+Type getStorageType(Type elementType);
 
 /// Emits, at the builder's insertion point, the loops that compute the work
 /// items [begin, end) of the normalization.

@@ -6,7 +6,6 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/Passes.h"
-#include "passes/Passes.h"
 
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
@@ -26,10 +25,10 @@ using namespace mlir;
 
 void norm::buildLowerToLLVMPipeline(OpPassManager &pm,
                                     const LowerToLLVMOptions &options) {
-  // 1. Named ops become the one generic op every later step consumes.
-  pm.addPass(createNormGeneralize());
-  // 2. Each spec function becomes a kernel on memrefs: loops over work
-  //    items, vector accumulators, one store per output element.
+  // 1-2. Each spec function becomes a kernel on memrefs: its named op is
+  //      generalized to norm.normalize, whose description alone drives the
+  //      loops over work items (vector accumulators, one store per output
+  //      element).
   NormFormKernelsOptions formOptions;
   formOptions.vectorLength = options.vectorLength;
   pm.addPass(createNormFormKernels(formOptions));
