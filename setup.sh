@@ -53,17 +53,19 @@ run_tests() {
   local lit_rc=0 ctest_rc=0
   "$LLVM/bin/lit" -sv "$BUILD/test" 2>&1 | tee "$lit_log" || lit_rc=$?
   (cd "$BUILD" && ctest --output-on-failure -j "$JOBS") 2>&1 | tee "$ctest_log" || ctest_rc=$?
-  local lit_pass lit_fail ct_total ct_fail
+  local lit_pass lit_fail lit_skip ct_total ct_fail ct_skip
   # lit's summary lines look like "  Passed: 12 (100.00%)".
-  lit_pass=$(awk -F'[:(]' '/^ *(Passed|Expectedly Failed|Unsupported) *:/ {s+=$2} END {print s+0}' "$lit_log")
+  lit_pass=$(awk -F'[:(]' '/^ *(Passed|Expectedly Failed) *:/ {s+=$2} END {print s+0}' "$lit_log")
+  lit_skip=$(awk -F'[:(]' '/^ *(Unsupported|Skipped|Excluded) *:/ {s+=$2} END {print s+0}' "$lit_log")
   lit_fail=$(awk -F'[:(]' '/^ *(Failed|Unexpectedly Passed|Unresolved|Timed Out) *:/ {s+=$2} END {print s+0}' "$lit_log")
   ct_total=$(sed -nE 's/.*tests failed out of ([0-9]+).*/\1/p' "$ctest_log" | tail -1)
   ct_fail=$(sed -nE 's/.* ([0-9]+) tests failed out of.*/\1/p' "$ctest_log" | tail -1)
+  ct_skip=$(grep -c '(Skipped)' "$ctest_log" || true)
   ct_total=${ct_total:-0}
   ct_fail=${ct_fail:-0}
   if [ "$ctest_rc" -ne 0 ] && [ "$ct_fail" -eq 0 ]; then ct_fail=1; fi
   if [ "$lit_rc" -ne 0 ] && [ "$lit_fail" -eq 0 ]; then lit_fail=1; fi
-  echo "$((lit_pass + ct_total - ct_fail)) passed, $((lit_fail + ct_fail)) failed"
+  echo "$((lit_pass + ct_total - ct_fail - ct_skip)) passed, $((lit_fail + ct_fail)) failed, $((lit_skip + ct_skip)) skipped"
   [ "$lit_rc" -eq 0 ] && [ "$ctest_rc" -eq 0 ]
 }
 

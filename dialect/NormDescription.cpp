@@ -135,15 +135,6 @@ struct TensorCheck {
   }
 };
 
-/// Checks that a role is present exactly when `expected` says so.
-LogicalResult checkPresence(Operation *op, Value value, bool expected,
-                            StringRef name, StringRef why) {
-  if ((bool)value == expected)
-    return success();
-  if (expected)
-    return op->emitOpError() << "expects " << name << " " << why;
-  return op->emitOpError() << "has " << name << " but " << why;
-}
 } // namespace
 
 LogicalResult norm::verifyNormalization(Operation *op,
@@ -230,10 +221,6 @@ LogicalResult norm::verifyNormalization(Operation *op,
                              << names.givenVar;
   if ((bool)operands.runningMean != (bool)operands.runningVar)
     return op->emitOpError() << "expects both running mean and variance";
-  if (desc.givenStats != (bool)operands.givenMean)
-    return op->emitOpError(desc.givenStats
-                               ? "uses given statistics but has none"
-                               : "has given statistics but computes them");
   if (desc.givenStats) {
     if (operands.runningMean)
       return op->emitOpError(
@@ -278,26 +265,6 @@ LogicalResult norm::verifyNormalization(Operation *op,
   if (results.output.getType() != inputType)
     return op->emitOpError() << "output type " << results.output.getType()
                              << " does not match input type " << inputType;
-  bool computed = !desc.givenStats;
-  if (failed(checkPresence(op, results.savedMean, computed && desc.center,
-                           "a saved mean result",
-                           computed && desc.center
-                               ? "when statistics are computed with centering"
-                               : "the mean is neither computed nor "
-                                 "subtracted")) ||
-      failed(checkPresence(op, results.savedRstd, computed,
-                           "a saved rstd result",
-                           computed ? "when statistics are computed"
-                                    : "statistics are given")) ||
-      failed(checkPresence(op, results.runningMeanOut, updatesRunning,
-                           "an updated running mean result",
-                           updatesRunning ? "when running statistics are given"
-                                          : "no running statistics are given")) ||
-      failed(checkPresence(op, results.runningVarOut, updatesRunning,
-                           "an updated running variance result",
-                           updatesRunning ? "when running statistics are given"
-                                          : "no running statistics are given")))
-    return failure();
   if (results.savedMean && failed(checkStats(results.savedMean, "saved mean")))
     return failure();
   if (results.savedRstd && failed(checkStats(results.savedRstd, "saved rstd")))

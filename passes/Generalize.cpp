@@ -59,24 +59,7 @@ struct GeneralizeNamedNorm
                                 PatternRewriter &rewriter) const override {
     if (isa<NormalizeOp>(op))
       return rewriter.notifyMatchFailure(op, "already generic");
-    NormResults from = op.getNormResults();
-    NormalizeOp generic = buildGenericOp(rewriter, op.getLoc(), op);
-    NormResults to = generic.getNormResults();
-    // Map results by role; the named op's result order is its own.
-    SmallVector<Value> replacements;
-    for (Value result : op->getResults()) {
-      if (result == from.output)
-        replacements.push_back(to.output);
-      else if (result == from.savedMean)
-        replacements.push_back(to.savedMean);
-      else if (result == from.savedRstd)
-        replacements.push_back(to.savedRstd);
-      else if (result == from.runningMeanOut)
-        replacements.push_back(to.runningMeanOut);
-      else
-        replacements.push_back(to.runningVarOut);
-    }
-    rewriter.replaceOp(op, replacements);
+    generalizeNormOp(rewriter, op);
     return success();
   }
 };
@@ -92,6 +75,32 @@ struct NormGeneralizePass
 };
 
 } // namespace
+
+NormalizeOp mlir::norm::generalizeNormOp(RewriterBase &rewriter,
+                                         NormalizationOpInterface op) {
+  if (auto generic = dyn_cast<NormalizeOp>(op.getOperation()))
+    return generic;
+  NormResults from = op.getNormResults();
+  rewriter.setInsertionPoint(op);
+  NormalizeOp generic = buildGenericOp(rewriter, op.getLoc(), op);
+  NormResults to = generic.getNormResults();
+  // Map results by role; the named op's result order is its own.
+  SmallVector<Value> replacements;
+  for (Value result : op->getResults()) {
+    if (result == from.output)
+      replacements.push_back(to.output);
+    else if (result == from.savedMean)
+      replacements.push_back(to.savedMean);
+    else if (result == from.savedRstd)
+      replacements.push_back(to.savedRstd);
+    else if (result == from.runningMeanOut)
+      replacements.push_back(to.runningMeanOut);
+    else
+      replacements.push_back(to.runningVarOut);
+  }
+  rewriter.replaceOp(op, replacements);
+  return generic;
+}
 
 void mlir::norm::populateNormGeneralizePatterns(RewritePatternSet &patterns) {
   patterns.add<GeneralizeNamedNorm>(patterns.getContext());

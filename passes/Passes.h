@@ -3,6 +3,8 @@
 #ifndef NORMC_PASSES_PASSES_H
 #define NORMC_PASSES_PASSES_H
 
+#include "dialect/NormOps.h"
+#include "mlir/IR/PatternMatch.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir {
@@ -14,6 +16,11 @@ namespace norm {
 
 /// Patterns rewriting every named norm op into norm.normalize.
 void populateNormGeneralizePatterns(RewritePatternSet &patterns);
+
+/// Replaces `op` by the equivalent norm.normalize (returned as is when it
+/// already is one).
+NormalizeOp generalizeNormOp(RewriterBase &rewriter,
+                             NormalizationOpInterface op);
 
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"

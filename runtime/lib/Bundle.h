@@ -1,0 +1,51 @@
+//===- Bundle.h - Loaded bundles and their kernels --------------*- C++ -*-===//
+//
+// Definitions of the opaque C handles normc_bundle and normc_kernel.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef NORMC_RUNTIME_BUNDLE_H
+#define NORMC_RUNTIME_BUNDLE_H
+
+#include "Manifest.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace normc {
+
+/// `int32_t __normc_K_packed(void *const *args, const int64_t *dims,
+///                           int64_t begin, int64_t end)`
+using PackedEntryFn = int32_t (*)(void *const *, const int64_t *, int64_t,
+                                  int64_t);
+/// `int64_t __normc_K_work(const int64_t *dims)`
+using WorkFn = int64_t (*)(const int64_t *);
+
+/// Opens the bundle at `path`; sets the thread's last error on failure.
+normc_status openBundle(const char *path, normc_bundle **out);
+
+} // namespace normc
+
+struct normc_kernel {
+  const normc::KernelSpec *spec = nullptr;
+  normc::PackedEntryFn entry = nullptr;
+  normc::WorkFn work = nullptr;
+  /// Per-dim name pointers and per-arg shapes for the C query API.
+  std::vector<const char *> dimNames;
+};
+
+struct normc_bundle {
+  std::string path;
+  void *handle = nullptr;
+  /// Copy of the embedded manifest text (kept for normc_bundle_manifest_json).
+  std::string manifestText;
+  normc::Manifest manifest;
+  /// One per manifest kernel; never resized after opening, so pointers to
+  /// elements are stable handles.
+  std::vector<normc_kernel> kernels;
+
+  ~normc_bundle();
+};
+
+#endif // NORMC_RUNTIME_BUNDLE_H

@@ -1,0 +1,55 @@
+//===- Manifest.h - Bundle manifest schema ----------------------*- C++ -*-===//
+//
+// Typed view of the JSON manifest embedded in a bundle. Parsing checks the
+// whole schema up front so that a bundle that opens successfully never fails
+// later because of a malformed signature.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef NORMC_RUNTIME_MANIFEST_H
+#define NORMC_RUNTIME_MANIFEST_H
+
+#include "normc/runtime.h"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace normc {
+
+struct ArgSpec {
+  std::string name;
+  normc_io io = NORMC_IO_IN;
+  normc_dtype dtype = NORMC_DTYPE_F32;
+  std::vector<normc_dim> shape;
+  /// Index of the input this output may alias exactly, or -1.
+  int32_t inplace = -1;
+};
+
+struct KernelSpec {
+  std::string name;
+  normc_kernel_kind kind = NORMC_KIND_FORWARD;
+  normc_op op = NORMC_OP_LAYER_NORM;
+  /// The "attrs" value verbatim (its manifest text), "{}" if absent.
+  std::string attrsJson;
+  std::string entry;
+  std::string work;
+  /// Dynamic dimension symbols in packed-entry order.
+  std::vector<std::string> dims;
+  std::vector<ArgSpec> args;
+};
+
+struct Manifest {
+  uint32_t abiVersion = 0;
+  std::string generator;
+  std::vector<KernelSpec> kernels;
+};
+
+/// Parses and validates manifest `text`. On failure returns false with a
+/// message that names the offending field path and byte offset.
+bool parseManifest(std::string_view text, Manifest &out, std::string &error);
+
+} // namespace normc
+
+#endif // NORMC_RUNTIME_MANIFEST_H
