@@ -377,6 +377,15 @@ struct NormFormKernelsPass
                                            keptCount, zero);
     bad = arith::OrIOp::create(b, bad,
                                arith::AndIOp::create(b, keptEmpty, hasStats));
+    // The unbiased running variance divides by M - 1 (PyTorch rejects a
+    // single value per channel in training too).
+    if (desc.momentum) {
+      Value single = arith::CmpIOp::create(
+          b, arith::CmpIPredicate::ult, reduced,
+          arith::ConstantIndexOp::create(b, 2));
+      bad = arith::OrIOp::create(b, bad,
+                                 arith::AndIOp::create(b, single, hasStats));
+    }
     Value code = arith::SelectOp::create(
         b, bad, arith::ConstantIntOp::create(b, kKernelBadShape, 32),
         arith::ConstantIntOp::create(b, kKernelOk, 32));
