@@ -137,18 +137,13 @@ struct TensorCheck {
 
 } // namespace
 
-LogicalResult norm::verifyNormalization(Operation *op,
-                                        const NormDescription &desc,
-                                        const NormOperands &operands,
-                                        const NormResults &results,
-                                        const NormRoleNames &names) {
-  auto inputType = cast<RankedTensorType>(operands.input.getType());
+LogicalResult norm::verifyDescription(Operation *op,
+                                      const NormDescription &desc,
+                                      RankedTensorType inputType) {
   int64_t rank = inputType.getRank();
   ArrayRef<int64_t> shape = inputType.getShape();
-  Type elementType = inputType.getElementType();
   if (rank == 0)
     return op->emitOpError("expects a ranked input of rank >= 1");
-
   // Reduced dims and groups.
   if (failed(checkDimList(op, "reduction", desc.reductionDims, rank,
                           /*requireAscending=*/false)))
@@ -190,6 +185,21 @@ LogicalResult norm::verifyNormalization(Operation *op,
     return op->emitOpError() << "eps must be positive and finite, got "
                              << desc.epsilon;
 
+  return checkDimList(op, "affine", desc.affineDims, rank,
+                      /*requireAscending=*/true);
+}
+
+LogicalResult norm::verifyNormalization(Operation *op,
+                                        const NormDescription &desc,
+                                        const NormOperands &operands,
+                                        const NormResults &results,
+                                        const NormRoleNames &names) {
+  auto inputType = cast<RankedTensorType>(operands.input.getType());
+  ArrayRef<int64_t> shape = inputType.getShape();
+  Type elementType = inputType.getElementType();
+  if (failed(verifyDescription(op, desc, inputType)))
+    return failure();
+
   // Affine parameters.
   bool hasAffine = operands.gamma || operands.beta;
   if (hasAffine && desc.affineDims.empty())
@@ -198,9 +208,6 @@ LogicalResult norm::verifyNormalization(Operation *op,
   if (!hasAffine && !desc.affineDims.empty())
     return op->emitOpError() << "has affine dims but no " << names.gamma
                              << " or " << names.beta;
-  if (failed(checkDimList(op, "affine", desc.affineDims, rank,
-                          /*requireAscending=*/true)))
-    return failure();
   SmallVector<int64_t> affineShape = getAffineShape(desc, shape);
   TensorCheck checkGamma{op, names.gamma, elementType, affineShape};
   TensorCheck checkBeta{op, names.beta, elementType, affineShape};
@@ -275,5 +282,69 @@ LogicalResult norm::verifyNormalization(Operation *op,
   if (results.runningVarOut &&
       failed(checkStats(results.runningVarOut, "updated running variance")))
     return failure();
+  return success();
+}
+
+LogicalResult norm::verifyNormalizationBackward(
+    Operation *op, const NormDescription &desc, const NormBackwardRoles &roles) {
+  auto inputType = cast<RankedTensorType>(roles.input.getType());
+  ArrayRef<int64_t> shape = inputType.getShape();
+  Type elementType = inputType.getElementType();
+  if (failed(verifyDescription(op, desc, inputType)))
+    return failure();
+  if (roles.gradOutput.getType() != inputType)
+    return op->emitOpError() << "output gradient type "
+                             << roles.gradOutput.getType()
+                             << " does not match input type " << inputType;
+  SmallVector<int64_t> affineShape = getAffineShape(desc, shape);
+  if (roles.gamma &&
+      failed(TensorCheck{op, "gamma", elementType, affineShape}(roles.gamma)))
+    return failure();
+  if (roles.gamma && desc.affineDims.empty())
+    return op->emitOpError("has gamma but no affine dims");
+
+  Type statsType = getStatisticsElementType(elementType);
+  SmallVector<int64_t> statsShape = getStatisticsShape(desc, shape);
+  auto checkStats = [&](Value value, StringRef name) {
+    return TensorCheck{op, name, statsType, statsShape}(value);
+  };
+  // Saved statistics of the forward: mean (when centered) and rstd; or the
+  // given mean and variance of the inference form.
+  bool needsMean = desc.center || desc.givenStats;
+  if (needsMean != (bool)roles.mean)
+    return op->emitOpError(needsMean ? "expects the saved mean (centered "
+                                       "normalization)"
+                                     : "has a mean but the normalization is "
+                                       "not centered");
+  if (desc.givenStats != (bool)roles.var)
+    return op->emitOpError(desc.givenStats
+                               ? "expects the given variance (statistics "
+                                 "are given)"
+                               : "has a variance but statistics are computed");
+  if (!desc.givenStats && !roles.rstd)
+    return op->emitOpError("expects the saved rstd");
+  if (desc.givenStats && roles.rstd)
+    return op->emitOpError("has a saved rstd but statistics are given");
+  for (auto [value, name] : {std::pair<Value, StringRef>{roles.mean, "mean"},
+                             {roles.rstd, "saved rstd"},
+                             {roles.var, "variance"}})
+    if (value && failed(checkStats(value, name)))
+      return failure();
+
+  if (!roles.gradInput && !roles.gradGamma && !roles.gradBeta)
+    return op->emitOpError("computes no gradient");
+  if (roles.gradInput && roles.gradInput.getType() != inputType)
+    return op->emitOpError() << "input gradient type "
+                             << roles.gradInput.getType()
+                             << " does not match input type " << inputType;
+  if (roles.gradGamma && !roles.gamma)
+    return op->emitOpError("computes the gamma gradient without gamma");
+  if (roles.gradBeta && desc.affineDims.empty())
+    return op->emitOpError("computes the beta gradient without affine dims");
+  for (auto [value, name] :
+       {std::pair<Value, StringRef>{roles.gradGamma, "gamma gradient"},
+        {roles.gradBeta, "beta gradient"}})
+    if (value && failed(TensorCheck{op, name, elementType, affineShape}(value)))
+      return failure();
   return success();
 }

@@ -76,6 +76,17 @@ llvm::SmallVector<int64_t> getStatisticsShape(const NormDescription &desc,
 llvm::SmallVector<int64_t> getAffineShape(const NormDescription &desc,
                                           llvm::ArrayRef<int64_t> shape);
 
+/// Operands and results of a backward normalization by role.
+struct NormBackwardRoles {
+  Value gradOutput, input, gamma, mean, rstd, var;
+  Value gradInput, gradGamma, gradBeta;
+};
+
+/// Checks the attribute-level description against the input type: reduced,
+/// group and affine dims, eps.
+LogicalResult verifyDescription(Operation *op, const NormDescription &desc,
+                                RankedTensorType inputType);
+
 /// How an op calls its operands in diagnostics (named ops use PyTorch's
 /// words: weight, bias, running_mean...).
 struct NormRoleNames {
@@ -89,6 +100,11 @@ LogicalResult verifyNormalization(Operation *op, const NormDescription &desc,
                                   const NormOperands &operands,
                                   const NormResults &results,
                                   const NormRoleNames &names = {});
+
+/// Verifies a backward normalization (norm.normalize_backward).
+LogicalResult verifyNormalizationBackward(Operation *op,
+                                          const NormDescription &desc,
+                                          const NormBackwardRoles &roles);
 
 } // namespace norm
 } // namespace mlir

@@ -303,3 +303,52 @@ LogicalResult GroupNormOp::verify() {
   return verifyNormalization(*this, getDescription(), getNormOperands(),
                              getNormResults(), kTorchNames);
 }
+
+//===----------------------------------------------------------------------===//
+// NormalizeBackwardOp
+//===----------------------------------------------------------------------===//
+
+NormDescription NormalizeBackwardOp::getDescription() {
+  NormDescription desc;
+  desc.reductionDims = llvm::to_vector(getReductionDims());
+  desc.center = getCenter();
+  desc.epsilon = getEpsilon().convertToDouble();
+  desc.epsPlacement = getEpsPlacement();
+  if (auto affine = getAffineDims())
+    desc.affineDims = llvm::to_vector(*affine);
+  if (auto groups = getNumGroups())
+    desc.numGroups = *groups;
+  if (auto dim = getGroupDim())
+    desc.groupDim = *dim;
+  desc.givenStats = (bool)getVar();
+  return desc;
+}
+
+NormBackwardRoles NormalizeBackwardOp::getRoles() {
+  NormBackwardRoles roles;
+  roles.gradOutput = getGradOutput();
+  roles.input = getInput();
+  roles.gamma = getGamma();
+  roles.mean = getMean();
+  roles.rstd = getRstd();
+  roles.var = getVar();
+  auto results = getGradients();
+  unsigned next = 0;
+  auto take = [&](bool wanted) {
+    return wanted && next < results.size() ? results[next++] : Value();
+  };
+  roles.gradInput = take(getGradInput());
+  roles.gradGamma = take(getGradWeight());
+  roles.gradBeta = take(getGradBias());
+  return roles;
+}
+
+LogicalResult NormalizeBackwardOp::verify() {
+  unsigned expected = getGradInput() + getGradWeight() + getGradBias();
+  if (getGradients().size() != expected)
+    return emitOpError() << "expects " << expected
+                         << " results (one per requested gradient: "
+                            "grad_input, grad_weight, grad_bias) but has "
+                         << getGradients().size();
+  return verifyNormalizationBackward(*this, getDescription(), getRoles());
+}

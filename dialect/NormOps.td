@@ -97,6 +97,79 @@ def Norm_NormalizeOp : Norm_Op<"normalize", [
 }
 
 //===----------------------------------------------------------------------===//
+// Backward
+//===----------------------------------------------------------------------===//
+
+def Norm_NormalizeBackwardOp : Norm_Op<"normalize_backward", [
+    Pure, AttrSizedOperandSegments]> {
+  let summary = "Gradients of a normalization, from its description";
+  let description = [{
+    The backward of `norm.normalize` with the same description attributes
+    (`reduce`, `center`, `eps`, `affine`, `groups`, given statistics). It is
+    built by `--norm-derive-backward` from the forward op, never written per
+    norm. With g = dy * gamma, xhat = (x - mean) * rstd and means over the
+    reduced set:
+
+    ```
+    dx     = rstd * (g - mean(g)) - k * xhat * mean(g * xhat)   (center)
+           = rstd * g             - k * xhat * mean(g * xhat)   (no center)
+           = rstd * g                                           (given stats)
+    k      = -2 rstd'(var) / rstd^2
+           = rstd                      eps inside:  rstd = 1/sqrt(var+eps)
+           = 1 / sqrt(var)             eps outside: rstd = 1/(sqrt(var)+eps)
+    dgamma = sum(dy * xhat), dbeta = sum(dy)  over the dims gamma does not index
+    ```
+
+    Operands: the output gradient `dy`, the input `x`, `gamma` if the forward
+    had it, and the forward's saved `mean` (when centered) and `rstd`, or the
+    given `mean` and `var` of the inference form (`stats_given`). Results, in
+    this order, as requested by `grad_input`, `grad_weight`, `grad_bias`:
+    dx, dgamma, dbeta.
+  }];
+
+  let arguments = (ins
+    Norm_FloatTensor:$grad_output,
+    Norm_FloatTensor:$input,
+    Optional<Norm_FloatTensor>:$gamma,
+    Optional<Norm_FloatTensor>:$mean,
+    Optional<Norm_FloatTensor>:$rstd,
+    Optional<Norm_FloatTensor>:$var,
+    DenseI64ArrayAttr:$reduction_dims,
+    UnitAttr:$center,
+    F64Attr:$epsilon,
+    Norm_EpsPlacement:$eps_placement,
+    OptionalAttr<DenseI64ArrayAttr>:$affine_dims,
+    OptionalAttr<I64Attr>:$num_groups,
+    OptionalAttr<I64Attr>:$group_dim,
+    UnitAttr:$grad_input,
+    UnitAttr:$grad_weight,
+    UnitAttr:$grad_bias);
+
+  let results = (outs Variadic<Norm_FloatTensor>:$gradients);
+
+  let assemblyFormat = [{
+    $grad_output `,` $input
+    (`gamma` `(` $gamma^ `)`)?
+    (`mean` `(` $mean^ `)`)?
+    (`rstd` `(` $rstd^ `)`)?
+    (`var` `(` $var^ `)`)?
+    `reduce` $reduction_dims
+    (`center` $center^)?
+    `eps` `(` $epsilon `,` $eps_placement `)`
+    (`affine` $affine_dims^)?
+    (`groups` $num_groups^ `along` $group_dim)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+
+  let extraClassDeclaration = [{
+    /// The forward's description (given statistics when `var` is present).
+    NormDescription getDescription();
+    NormBackwardRoles getRoles();
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // Named ops (PyTorch-like attributes)
 //===----------------------------------------------------------------------===//
 
