@@ -19,6 +19,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/NormalizeToLoops.h"
+#include "codegen/LoopEmitter.h"
 
 #include "dialect/NormOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -33,6 +34,7 @@
 
 using namespace mlir;
 using namespace mlir::norm;
+using namespace mlir::norm::detail;
 
 //===----------------------------------------------------------------------===//
 // CanonicalLayout
@@ -147,7 +149,7 @@ static SmallVector<Value> getCanonicalSizes(ImplicitLocOpBuilder &b,
   return sizes;
 }
 
-static int64_t statsVectorLength(Type accType,
+int64_t norm::detail::statsVectorLength(Type accType,
                                  const LoopEmitOptions &options) {
   return accType.isF64() ? std::max<int64_t>(1, options.vectorLength / 2)
                          : options.vectorLength;
@@ -188,92 +190,6 @@ Value norm::emitReductionCount(ImplicitLocOpBuilder &b,
 //===----------------------------------------------------------------------===//
 // The loop emitter
 //===----------------------------------------------------------------------===//
-
-namespace {
-
-/// Statistics of one work item, shaped as scalars (row mode) or as vectors
-/// with one lane per statistic (lane mode), in the accumulation type.
-struct ItemStats {
-  Value shift;      // x0 * s
-  Value offset;     // d * s: mean - x0, scaled
-  Value scale;      // s
-  Value rstdScaled; // rstd / s
-};
-
-class LoopEmitter {
-public:
-  LoopEmitter(ImplicitLocOpBuilder &b, const NormDescription &desc,
-              const LoopEmitOptions &options, int64_t inputRank)
-      : b(b), desc(desc),
-        layout(CanonicalLayout::get(desc, inputRank)) {
-    (void)options;
-  }
-
-  void emit(const NormBuffers &buffers, Value begin, Value end,
-            const LoopEmitOptions &options);
-
-private:
-  // Types and constants.
-  Type statType(Type element) const {
-    return lane ? (Type)VectorType::get({vl}, element) : element;
-  }
-  Value constant(Type type, double value);
-  Value indexConstant(int64_t value) {
-    return arith::ConstantIndexOp::create(b, value);
-  }
-  Value castFloat(Value value, Type elementType);
-  /// Data element (x, y, gamma, beta) from its storage type to `accType`,
-  /// and back.
-  Value decodeData(Value stored);
-  Value encodeData(Value value);
-  Value toVector(Value stat);
-
-  // Memory access.
-  Value loadInput(Value memref, ValueRange indices, Value mask,
-                  Type target = Type());
-  Value loadGamma(Value memref, ArrayRef<Value> inputIndices, Value mask);
-  Value loadStat(Value memref);
-  void storeStat(Value memref, Value value);
-  void storeOutput(Value value, ArrayRef<Value> indices, Value mask);
-
-  // Control flow.
-  SmallVector<Value>
-  buildFor(Value lb, Value ub, Value step, ValueRange inits,
-           function_ref<SmallVector<Value>(Value, ValueRange)> body);
-  SmallVector<Value> buildIf(Value cond, TypeRange types,
-                             function_ref<SmallVector<Value>()> thenBody,
-                             function_ref<SmallVector<Value>()> elseBody);
-  SmallVector<Value>
-  buildBlockedFor(Value lb, Value ub, Value step, ValueRange inits,
-                  function_ref<SmallVector<Value>(Value, ValueRange)> body);
-  using VectorBody = function_ref<SmallVector<Value>(
-      ArrayRef<Value> indices, Value mask, ValueRange accs)>;
-  SmallVector<Value> forEachVector(SmallVector<Value> indices, size_t dim,
-                                   ValueRange accs, VectorBody body);
-
-  // Steps.
-  Value reduce(Value acc);
-  Value isNonFinite(Value stat);
-  std::pair<Value, Value> accumulate(Type acc, Value scale, Value shift);
-  ItemStats computeStats();
-  ItemStats givenStats();
-  void normalize(const ItemStats &stats);
-
-  ImplicitLocOpBuilder &b;
-  const NormDescription &desc;
-  CanonicalLayout layout;
-  NormBuffers buf;                // canonical views
-  SmallVector<Value> sizes;       // canonical sizes
-  bool lane = false;
-  int64_t vl = 0;                 // lanes per accumulator vector
-  Type elementType, storageType, accType, wideType;
-  VectorType accVector;
-  Value reductionCount;           // M, in the wide type
-  // Per work item.
-  SmallVector<Value> keptIndices; // input indices; reduced dims unset
-  SmallVector<Value> statIndices;
-  Value laneMask;
-};
 
 Value LoopEmitter::constant(Type type, double value) {
   auto vectorType = dyn_cast<VectorType>(type);
@@ -815,29 +731,99 @@ static Value reshape(ImplicitLocOpBuilder &b, Value memref,
   return memref;
 }
 
-void LoopEmitter::emit(const NormBuffers &buffers, Value begin, Value end,
-                       const LoopEmitOptions &options) {
-  auto inputType = cast<MemRefType>(buffers.input.getType());
-  storageType = inputType.getElementType();
-  elementType = buffers.elementType;
-  accType = getStatisticsElementType(elementType);
+Value LoopEmitter::viewInput(Value memref) {
+  return reshape(b, memref, layout.inputExpand, layout.groupDim,
+                 layout.numGroups, layout.inputCollapse);
+}
+
+Value LoopEmitter::viewGamma(Value memref) {
+  return reshape(b, memref, layout.gammaExpand, layout.gammaGroupDim,
+                 layout.numGroups, layout.gammaCollapse);
+}
+
+Value LoopEmitter::viewStats(Value memref) {
+  return reshape(b, memref, {}, std::nullopt, 1, layout.statsCollapse);
+}
+
+void LoopEmitter::prepare(Type dataType, Type storage, Type accumulation,
+                          Value canonicalInput,
+                          const LoopEmitOptions &options) {
+  storageType = storage;
+  elementType = dataType;
+  accType = accumulation;
   wideType = b.getF64Type();
   vl = statsVectorLength(accType, options);
   accVector = VectorType::get({vl}, accType);
   lane = layout.isLaneMode();
+  sizes.clear();
+  for (int64_t dim = 0; dim < (int64_t)layout.dims.size(); ++dim)
+    sizes.push_back(b.createOrFold<memref::DimOp>(canonicalInput, dim));
+  Value count = indexConstant(1);
+  for (auto [dim, size] : llvm::zip(layout.dims, sizes))
+    if (dim.reduced)
+      count = b.createOrFold<arith::MulIOp>(count, size);
+  reductionCount = arith::UIToFPOp::create(
+      b, wideType, arith::IndexCastUIOp::create(b, b.getI64Type(), count));
+}
 
+Value LoopEmitter::itemCount() {
+  Value count = indexConstant(1);
+  size_t keptEnd = lane ? sizes.size() - 1 : sizes.size();
+  for (size_t dim = 0; dim < keptEnd; ++dim)
+    if (!layout.dims[dim].reduced)
+      count = b.createOrFold<arith::MulIOp>(count, sizes[dim]);
+  if (lane)
+    count = b.createOrFold<arith::MulIOp>(
+        count,
+        b.createOrFold<arith::CeilDivUIOp>(sizes.back(), indexConstant(vl)));
+  return count;
+}
+
+void LoopEmitter::setupItem(Value item) {
+  // Delinearize the work item into the kept indices, innermost first.
+  size_t rank = layout.dims.size();
+  keptIndices.assign(rank, Value());
+  Value rest = item;
+  int64_t last = rank - 1;
+  if (lane) {
+    Value lanes = indexConstant(vl);
+    Value chunks = b.createOrFold<arith::CeilDivUIOp>(sizes[last], lanes);
+    Value chunk = arith::RemUIOp::create(b, rest, chunks);
+    rest = arith::DivUIOp::create(b, rest, chunks);
+    keptIndices[last] = arith::MulIOp::create(b, chunk, lanes);
+    Value remaining = arith::SubIOp::create(b, sizes[last], keptIndices[last]);
+    Value active = arith::MinUIOp::create(b, remaining, lanes);
+    laneMask = vector::CreateMaskOp::create(
+        b, VectorType::get({vl}, b.getI1Type()), ValueRange{active});
+    --last;
+  }
+  int64_t outermostKept = -1;
+  for (int64_t dim = 0; dim <= last && outermostKept < 0; ++dim)
+    if (!layout.dims[dim].reduced)
+      outermostKept = dim;
+  for (int64_t dim = last; dim >= 0; --dim) {
+    if (layout.dims[dim].reduced) {
+      keptIndices[dim] = indexConstant(0);
+      continue;
+    }
+    // Work items never exceed the product of the kept sizes, so the
+    // outermost index needs no remainder.
+    if (dim == outermostKept) {
+      keptIndices[dim] = rest;
+      continue;
+    }
+    keptIndices[dim] = arith::RemUIOp::create(b, rest, sizes[dim]);
+    rest = arith::DivUIOp::create(b, rest, sizes[dim]);
+  }
+  statIndices.clear();
+  for (auto [dim, index] : llvm::zip(layout.dims, keptIndices))
+    if (!dim.reduced)
+      statIndices.push_back(index);
+}
+
+void LoopEmitter::emit(const NormBuffers &buffers, Value begin, Value end,
+                       const LoopEmitOptions &options) {
   // Canonical views of every buffer.
-  auto viewInput = [&](Value v) {
-    return reshape(b, v, layout.inputExpand, layout.groupDim,
-                   layout.numGroups, layout.inputCollapse);
-  };
-  auto viewGamma = [&](Value v) {
-    return reshape(b, v, layout.gammaExpand, layout.gammaGroupDim,
-                   layout.numGroups, layout.gammaCollapse);
-  };
-  auto viewStats = [&](Value v) {
-    return reshape(b, v, {}, std::nullopt, 1, layout.statsCollapse);
-  };
   buf.input = viewInput(buffers.input);
   buf.output = viewInput(buffers.output);
   buf.gamma = viewGamma(buffers.gamma);
@@ -850,65 +836,17 @@ void LoopEmitter::emit(const NormBuffers &buffers, Value begin, Value end,
   buf.savedRstd = viewStats(buffers.savedRstd);
   buf.runningMeanOut = viewStats(buffers.runningMeanOut);
   buf.runningVarOut = viewStats(buffers.runningVarOut);
-
-  for (int64_t dim = 0; dim < (int64_t)layout.dims.size(); ++dim)
-    sizes.push_back(b.createOrFold<memref::DimOp>(buf.input, dim));
-  Value count = indexConstant(1);
-  for (auto [dim, size] : llvm::zip(layout.dims, sizes))
-    if (dim.reduced)
-      count = b.createOrFold<arith::MulIOp>(count, size);
-  reductionCount = arith::UIToFPOp::create(
-      b, wideType, arith::IndexCastUIOp::create(b, b.getI64Type(), count));
+  Type storage = cast<MemRefType>(buffers.input.getType()).getElementType();
+  prepare(buffers.elementType, storage,
+          getStatisticsElementType(buffers.elementType), buf.input, options);
 
   buildFor(begin, end, indexConstant(1), {}, [&](Value item, ValueRange) {
-    // Delinearize the work item into the kept indices, innermost first.
-    size_t rank = layout.dims.size();
-    keptIndices.assign(rank, Value());
-    Value rest = item;
-    int64_t last = rank - 1;
-    if (lane) {
-      Value lanes = indexConstant(vl);
-      Value chunks = b.createOrFold<arith::CeilDivUIOp>(sizes[last], lanes);
-      Value chunk = arith::RemUIOp::create(b, rest, chunks);
-      rest = arith::DivUIOp::create(b, rest, chunks);
-      keptIndices[last] = arith::MulIOp::create(b, chunk, lanes);
-      Value remaining =
-          arith::SubIOp::create(b, sizes[last], keptIndices[last]);
-      Value active = arith::MinUIOp::create(b, remaining, lanes);
-      laneMask = vector::CreateMaskOp::create(
-          b, VectorType::get({vl}, b.getI1Type()), ValueRange{active});
-      --last;
-    }
-    int64_t outermostKept = -1;
-    for (int64_t dim = 0; dim <= last && outermostKept < 0; ++dim)
-      if (!layout.dims[dim].reduced)
-        outermostKept = dim;
-    for (int64_t dim = last; dim >= 0; --dim) {
-      if (layout.dims[dim].reduced) {
-        keptIndices[dim] = indexConstant(0);
-        continue;
-      }
-      // Work items never exceed the product of the kept sizes, so the
-      // outermost index needs no remainder.
-      if (dim == outermostKept) {
-        keptIndices[dim] = rest;
-        continue;
-      }
-      keptIndices[dim] = arith::RemUIOp::create(b, rest, sizes[dim]);
-      rest = arith::DivUIOp::create(b, rest, sizes[dim]);
-    }
-    statIndices.clear();
-    for (auto [dim, index] : llvm::zip(layout.dims, keptIndices))
-      if (!dim.reduced)
-        statIndices.push_back(index);
-
+    setupItem(item);
     ItemStats stats = desc.givenStats ? givenStats() : computeStats();
     normalize(stats);
     return SmallVector<Value>();
   });
 }
-
-} // namespace
 
 Type norm::getStorageType(Type elementType) {
   if (elementType.getIntOrFloatBitWidth() == 16)

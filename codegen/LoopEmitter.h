@@ -1,0 +1,123 @@
+//===- LoopEmitter.h - shared machinery of the CPU lowering -----*- C++ -*-===//
+//
+// Internal to codegen/: the emitter that NormalizeToLoops (forward) and
+// NormalizeBackwardToLoops (backward) build on. It knows the canonical
+// layout, the work-item decomposition, vector loads/stores with 16-bit
+// storage and masked tails, and blocked accumulation loops.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef NORMC_CODEGEN_LOOPEMITTER_H
+#define NORMC_CODEGEN_LOOPEMITTER_H
+
+#include "codegen/NormalizeToLoops.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/BuiltinTypes.h"
+
+namespace mlir::norm::detail {
+
+/// Lanes of one accumulator vector of `accType`.
+int64_t statsVectorLength(Type accType, const LoopEmitOptions &options);
+
+/// Statistics of one work item, shaped as scalars (row mode) or as vectors
+/// with one lane per statistic (lane mode), in the accumulation type.
+struct ItemStats {
+  Value shift;      // x0 * s
+  Value offset;     // d * s: mean - x0, scaled
+  Value scale;      // s
+  Value rstdScaled; // rstd / s
+};
+
+class LoopEmitter {
+public:
+  LoopEmitter(ImplicitLocOpBuilder &b, const NormDescription &desc,
+              const LoopEmitOptions &options, int64_t inputRank)
+      : b(b), desc(desc),
+        layout(CanonicalLayout::get(desc, inputRank)) {
+    (void)options;
+  }
+
+  void emit(const NormBuffers &buffers, Value begin, Value end,
+            const LoopEmitOptions &options);
+
+protected:
+  /// Canonical views (CanonicalLayout) of input-, gamma- and stats-shaped
+  /// buffers; null stays null.
+  Value viewInput(Value memref);
+  Value viewGamma(Value memref);
+  Value viewStats(Value memref);
+  /// Sets the types, vector length, mode and sizes from the canonical input.
+  void prepare(Type dataType, Type storage, Type accumulation,
+               Value canonicalInput, const LoopEmitOptions &options);
+  /// Number of work items (statistics, or lane chunks of them).
+  Value itemCount();
+  /// Sets keptIndices, statIndices and laneMask for work item `item`.
+  void setupItem(Value item);
+
+  // Types and constants.
+  Type statType(Type element) const {
+    return lane ? (Type)VectorType::get({vl}, element) : element;
+  }
+  Value constant(Type type, double value);
+  Value indexConstant(int64_t value) {
+    return arith::ConstantIndexOp::create(b, value);
+  }
+  Value castFloat(Value value, Type elementType);
+  /// Data element (x, y, gamma, beta) from its storage type to `accType`,
+  /// and back.
+  Value decodeData(Value stored);
+  Value encodeData(Value value);
+  Value toVector(Value stat);
+
+  // Memory access.
+  Value loadInput(Value memref, ValueRange indices, Value mask,
+                  Type target = Type());
+  Value loadGamma(Value memref, ArrayRef<Value> inputIndices, Value mask);
+  Value loadStat(Value memref);
+  void storeStat(Value memref, Value value);
+  void storeOutput(Value value, ArrayRef<Value> indices, Value mask);
+
+  // Control flow.
+  SmallVector<Value>
+  buildFor(Value lb, Value ub, Value step, ValueRange inits,
+           function_ref<SmallVector<Value>(Value, ValueRange)> body);
+  SmallVector<Value> buildIf(Value cond, TypeRange types,
+                             function_ref<SmallVector<Value>()> thenBody,
+                             function_ref<SmallVector<Value>()> elseBody);
+  SmallVector<Value>
+  buildBlockedFor(Value lb, Value ub, Value step, ValueRange inits,
+                  function_ref<SmallVector<Value>(Value, ValueRange)> body);
+  using VectorBody = function_ref<SmallVector<Value>(
+      ArrayRef<Value> indices, Value mask, ValueRange accs)>;
+  SmallVector<Value> forEachVector(SmallVector<Value> indices, size_t dim,
+                                   ValueRange accs, VectorBody body);
+
+  // Steps.
+  Value reduce(Value acc);
+  Value isNonFinite(Value stat);
+  std::pair<Value, Value> accumulate(Type acc, Value scale, Value shift);
+  ItemStats computeStats();
+  ItemStats givenStats();
+  void normalize(const ItemStats &stats);
+
+  ImplicitLocOpBuilder &b;
+  const NormDescription &desc;
+  CanonicalLayout layout;
+  NormBuffers buf;                // canonical views
+  SmallVector<Value> sizes;       // canonical sizes
+  bool lane = false;
+  int64_t vl = 0;                 // lanes per accumulator vector
+  Type elementType, storageType, accType, wideType;
+  VectorType accVector;
+  Value reductionCount;           // M, in the wide type
+  // Per work item.
+  SmallVector<Value> keptIndices; // input indices; reduced dims unset
+  SmallVector<Value> statIndices;
+  Value laneMask;
+};
+
+
+} // namespace mlir::norm::detail
+
+#endif // NORMC_CODEGEN_LOOPEMITTER_H
