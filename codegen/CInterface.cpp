@@ -44,9 +44,24 @@ public:
                                 << "' has no lowered body";
     for (LLVM::LLVMFuncOp f : {body, workCount, check})
       f.setLinkage(LLVM::Linkage::Internal);
+    if (abi.hasWorkspace) {
+      finalizeBody =
+          module.lookupSymbol<LLVM::LLVMFuncOp>(abi.finalizeBodySymbol());
+      workspaceCount =
+          module.lookupSymbol<LLVM::LLVMFuncOp>(abi.workspaceCountSymbol());
+      if (!finalizeBody || !workspaceCount)
+        return module.emitError() << "kernel '" << abi.name
+                                  << "' has no lowered finalize step";
+      finalizeBody.setLinkage(LLVM::Linkage::Internal);
+      workspaceCount.setLinkage(LLVM::Linkage::Internal);
+    }
     b.setInsertionPointToEnd(module.getBody());
     buildWork();
     buildPacked();
+    if (abi.hasWorkspace) {
+      buildWorkspace();
+      buildFinalize();
+    }
     buildDirect();
     return success();
   }
@@ -77,6 +92,102 @@ private:
     SmallVector<Value> dims = loadDims(func.getArgument(0));
     Value count = LLVM::CallOp::create(b, loc(), workCount, dims).getResult();
     LLVM::ReturnOp::create(b, loc(), count);
+  }
+
+  /// Loads args[0..n) (and the workspace after them) and returns whether a
+  /// tensor with elements (or a non-empty workspace) has a null pointer.
+  Value loadPointers(Value argsPtr, ArrayRef<Value> dims,
+                     SmallVector<Value> &pointers, Value workspaceElements) {
+    Value anyNull = constant(b.getI1Type(), 0);
+    Value null = LLVM::ZeroOp::create(b, loc(), ptrType);
+    unsigned count = abi.args.size() + (abi.hasWorkspace ? 1 : 0);
+    for (unsigned i = 0; i < count; ++i) {
+      Value slot = LLVM::GEPOp::create(b, loc(), ptrType, ptrType, argsPtr,
+                                       ArrayRef<LLVM::GEPArg>{(int32_t)i});
+      Value pointer = LLVM::LoadOp::create(b, loc(), ptrType, slot);
+      pointers.push_back(pointer);
+      Value elements = workspaceElements;
+      if (i < abi.args.size()) {
+        elements = constant(i64, 1);
+        for (int64_t code : abi.args[i].shape)
+          elements = LLVM::MulOp::create(
+              b, loc(), elements,
+              code >= 0 ? constant(i64, code) : dims[-code - 1]);
+      }
+      Value isNull = LLVM::ICmpOp::create(b, loc(), LLVM::ICmpPredicate::eq,
+                                          pointer, null);
+      Value nonEmpty = LLVM::ICmpOp::create(b, loc(), LLVM::ICmpPredicate::ne,
+                                            elements, constant(i64, 0));
+      anyNull = LLVM::OrOp::create(
+          b, loc(), anyNull, LLVM::AndOp::create(b, loc(), isNull, nonEmpty));
+    }
+    return anyNull;
+  }
+
+  /// Descriptors of every argument (and the workspace) for a lowered body.
+  SmallVector<Value> descriptors(ArrayRef<Value> pointers,
+                                 ArrayRef<Value> dims,
+                                 Value workspaceElements) {
+    SmallVector<Value> out;
+    for (auto [arg, pointer] : llvm::zip(abi.args, pointers))
+      appendDescriptor(out, arg, pointer, dims);
+    if (abi.hasWorkspace) {
+      Value ws = pointers[abi.args.size()];
+      out.append({ws, ws, constant(i64, 0), workspaceElements,
+                  constant(i64, 1)});
+    }
+    return out;
+  }
+
+  Value workspaceElements(ArrayRef<Value> dims) {
+    if (!abi.hasWorkspace)
+      return constant(i64, 0);
+    return LLVM::CallOp::create(b, loc(), workspaceCount, dims).getResult();
+  }
+
+  /// __normc_K_workspace(dims): scratch bytes of a backward kernel.
+  void buildWorkspace() {
+    auto type = LLVM::LLVMFunctionType::get(i64, {ptrType});
+    auto func =
+        LLVM::LLVMFuncOp::create(b, loc(), abi.workspaceSymbol(), type);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(func.addEntryBlock(b));
+    SmallVector<Value> dims = loadDims(func.getArgument(0));
+    Value bytes = LLVM::MulOp::create(b, loc(), workspaceElements(dims),
+                                      constant(i64, sizeof(double)));
+    LLVM::ReturnOp::create(b, loc(), bytes);
+  }
+
+  /// __normc_K_finalize(args, dims): adds the chunks' partial sums.
+  void buildFinalize() {
+    auto type = LLVM::LLVMFunctionType::get(i32, {ptrType, ptrType});
+    auto func = LLVM::LLVMFuncOp::create(b, loc(), abi.finalizeSymbol(), type);
+    OpBuilder::InsertionGuard guard(b);
+    Block *entry = func.addEntryBlock(b);
+    Block *checkPointers = new Block(), *run = new Block(), *exit = new Block();
+    for (Block *block : {checkPointers, run, exit})
+      func.getBody().push_back(block);
+    exit->addArgument(i32, loc());
+    b.setInsertionPointToStart(entry);
+    SmallVector<Value> dims = loadDims(func.getArgument(1));
+    Value code = LLVM::CallOp::create(b, loc(), check, dims).getResult();
+    Value failed = LLVM::ICmpOp::create(b, loc(), LLVM::ICmpPredicate::ne,
+                                        code, constant(i32, kKernelOk));
+    LLVM::CondBrOp::create(b, loc(), failed, exit, ValueRange{code},
+                           checkPointers, ValueRange{});
+    b.setInsertionPointToStart(checkPointers);
+    Value elements = workspaceElements(dims);
+    SmallVector<Value> pointers;
+    Value anyNull = loadPointers(func.getArgument(0), dims, pointers, elements);
+    LLVM::CondBrOp::create(b, loc(), anyNull, exit,
+                           ValueRange{constant(i32, kKernelNullPointer)}, run,
+                           ValueRange{});
+    b.setInsertionPointToStart(run);
+    LLVM::CallOp::create(b, loc(), finalizeBody,
+                         descriptors(pointers, dims, elements));
+    LLVM::BrOp::create(b, loc(), ValueRange{constant(i32, kKernelOk)}, exit);
+    b.setInsertionPointToStart(exit);
+    LLVM::ReturnOp::create(b, loc(), exit->getArgument(0));
   }
 
   /// The packed entry point: every check, then the body on [begin, end).
@@ -114,28 +225,18 @@ private:
     LLVM::CondBrOp::create(b, loc(), empty, exit, ValueRange{ok},
                            checkPointers, ValueRange{});
 
+    // A null pointer is only an error for a tensor with elements (an empty
+    // batch may come with null data).
     b.setInsertionPointToStart(checkPointers);
+    Value elements = workspaceElements(dims);
     SmallVector<Value> pointers;
-    Value anyNull = constant(b.getI1Type(), 0);
-    Value null = LLVM::ZeroOp::create(b, loc(), ptrType);
-    for (unsigned i = 0; i < abi.args.size(); ++i) {
-      Value slot = LLVM::GEPOp::create(b, loc(), ptrType, ptrType, argsPtr,
-                                       ArrayRef<LLVM::GEPArg>{(int32_t)i});
-      Value pointer = LLVM::LoadOp::create(b, loc(), ptrType, slot);
-      pointers.push_back(pointer);
-      anyNull = LLVM::OrOp::create(
-          b, loc(), anyNull,
-          LLVM::ICmpOp::create(b, loc(), LLVM::ICmpPredicate::eq, pointer,
-                               null));
-    }
+    Value anyNull = loadPointers(argsPtr, dims, pointers, elements);
     LLVM::CondBrOp::create(b, loc(), anyNull, exit,
                            ValueRange{constant(i32, kKernelNullPointer)}, run,
                            ValueRange{});
 
     b.setInsertionPointToStart(run);
-    SmallVector<Value> bodyArgs;
-    for (auto [arg, pointer] : llvm::zip(abi.args, pointers))
-      appendDescriptor(bodyArgs, arg, pointer, dims);
+    SmallVector<Value> bodyArgs = descriptors(pointers, dims, elements);
     bodyArgs.append({begin, end});
     LLVM::CallOp::create(b, loc(), body, bodyArgs);
     LLVM::BrOp::create(b, loc(), ValueRange{ok}, exit);
@@ -172,7 +273,7 @@ private:
     b.setInsertionPointToStart(func.addEntryBlock(b));
     unsigned numArgs = abi.args.size();
     Value argsArray = LLVM::AllocaOp::create(
-        b, loc(), ptrType, ptrType, constant(i64, std::max(1u, numArgs)));
+        b, loc(), ptrType, ptrType, constant(i64, numArgs + 1));
     Value dimsArray = LLVM::AllocaOp::create(
         b, loc(), ptrType, i64, constant(i64, std::max(1u, abi.numDims)));
     for (unsigned i = 0; i < numArgs; ++i) {
@@ -186,12 +287,76 @@ private:
       LLVM::StoreOp::create(b, loc(), func.getArgument(numArgs + d), slot);
     }
     auto packed = module.lookupSymbol<LLVM::LLVMFuncOp>(abi.packedSymbol());
-    Value code =
-        LLVM::CallOp::create(b, loc(), packed,
-                             ValueRange{argsArray, dimsArray, constant(i64, 0),
-                                        constant(i64, INT64_MAX)})
+    auto runAll = [&]() {
+      return LLVM::CallOp::create(b, loc(), packed,
+                                  ValueRange{argsArray, dimsArray,
+                                             constant(i64, 0),
+                                             constant(i64, INT64_MAX)})
+          .getResult();
+    };
+    if (!abi.hasWorkspace) {
+      LLVM::ReturnOp::create(b, loc(), runAll());
+      return;
+    }
+    // Backward: the scratch buffer comes from malloc, then every work item
+    // runs, then the finalize step.
+    Block *allocated = new Block(), *finalizeBlock = new Block(),
+          *release = new Block(), *exit = new Block();
+    for (Block *block : {allocated, finalizeBlock, release, exit})
+      func.getBody().push_back(block);
+    release->addArgument(i32, loc());
+    exit->addArgument(i32, loc());
+    auto workspaceFn =
+        module.lookupSymbol<LLVM::LLVMFuncOp>(abi.workspaceSymbol());
+    Value bytes =
+        LLVM::CallOp::create(b, loc(), workspaceFn, ValueRange{dimsArray})
             .getResult();
-    LLVM::ReturnOp::create(b, loc(), code);
+    // malloc(0) may return null: ask for at least one byte.
+    Value size = LLVM::SMaxOp::create(b, loc(), bytes, constant(i64, 1));
+    Value scratch =
+        LLVM::CallOp::create(b, loc(), getOrDeclare("malloc", ptrType, {i64}),
+                             ValueRange{size})
+            .getResult();
+    Value failed =
+        LLVM::ICmpOp::create(b, loc(), LLVM::ICmpPredicate::eq, scratch,
+                             LLVM::ZeroOp::create(b, loc(), ptrType));
+    LLVM::CondBrOp::create(b, loc(), failed, exit,
+                           ValueRange{constant(i32, kKernelOutOfMemory)},
+                           allocated, ValueRange{});
+    b.setInsertionPointToStart(allocated);
+    Value slot = LLVM::GEPOp::create(b, loc(), ptrType, ptrType, argsArray,
+                                     ArrayRef<LLVM::GEPArg>{(int32_t)numArgs});
+    LLVM::StoreOp::create(b, loc(), scratch, slot);
+    Value code = runAll();
+    Value ok = LLVM::ICmpOp::create(b, loc(), LLVM::ICmpPredicate::eq, code,
+                                    constant(i32, kKernelOk));
+    LLVM::CondBrOp::create(b, loc(), ok, finalizeBlock, ValueRange{}, release,
+                           ValueRange{code});
+    b.setInsertionPointToStart(finalizeBlock);
+    auto finalize = module.lookupSymbol<LLVM::LLVMFuncOp>(abi.finalizeSymbol());
+    Value finalCode = LLVM::CallOp::create(b, loc(), finalize,
+                                           ValueRange{argsArray, dimsArray})
+                          .getResult();
+    LLVM::BrOp::create(b, loc(), ValueRange{finalCode}, release);
+    b.setInsertionPointToStart(release);
+    LLVM::CallOp::create(b, loc(),
+                         getOrDeclare("free", LLVM::LLVMVoidType::get(
+                                                  b.getContext()),
+                                      {ptrType}),
+                         ValueRange{scratch});
+    LLVM::BrOp::create(b, loc(), ValueRange{release->getArgument(0)}, exit);
+    b.setInsertionPointToStart(exit);
+    LLVM::ReturnOp::create(b, loc(), exit->getArgument(0));
+  }
+
+  LLVM::LLVMFuncOp getOrDeclare(StringRef name, Type result,
+                                ArrayRef<Type> params) {
+    if (auto existing = module.lookupSymbol<LLVM::LLVMFuncOp>(name))
+      return existing;
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(module.getBody());
+    return LLVM::LLVMFuncOp::create(
+        b, loc(), name, LLVM::LLVMFunctionType::get(result, params));
   }
 
   ModuleOp module;
@@ -199,6 +364,7 @@ private:
   OpBuilder b;
   Type ptrType, i64, i32;
   LLVM::LLVMFuncOp body, workCount, check;
+  LLVM::LLVMFuncOp finalizeBody, workspaceCount;
 };
 
 void addManifest(ModuleOp module, ArrayRef<KernelABI> kernels) {

@@ -32,6 +32,7 @@ DictionaryAttr KernelABI::toAttr(MLIRContext *context) const {
       b.getNamedAttr("attrs", b.getStringAttr(attrsJson)),
       b.getNamedAttr("num_dims", b.getI64IntegerAttr(numDims)),
       b.getNamedAttr("args", b.getArrayAttr(argAttrs)),
+      b.getNamedAttr("workspace", b.getBoolAttr(hasWorkspace)),
   });
 }
 
@@ -53,6 +54,8 @@ FailureOr<KernelABI> KernelABI::fromAttr(DictionaryAttr attr) {
   abi.op = *op;
   abi.attrsJson = *attrs;
   abi.numDims = numDims.getInt();
+  if (auto workspace = attr.getAs<BoolAttr>("workspace"))
+    abi.hasWorkspace = workspace.getValue();
   for (Attribute a : args) {
     auto dict = dyn_cast<DictionaryAttr>(a);
     if (!dict)
@@ -110,7 +113,11 @@ std::string norm::writeManifest(ArrayRef<KernelABI> kernels) {
        << ", \"kind\": " << jsonString(k.kind)
        << ", \"op\": " << jsonString(k.op) << ", \"attrs\": " << k.attrsJson
        << ", \"entry\": " << jsonString(k.packedSymbol())
-       << ", \"work\": " << jsonString(k.workSymbol()) << ", \"dims\": [";
+       << ", \"work\": " << jsonString(k.workSymbol());
+    if (k.hasWorkspace)
+      os << ", \"workspace\": " << jsonString(k.workspaceSymbol())
+         << ", \"finalize\": " << jsonString(k.finalizeSymbol());
+    os << ", \"dims\": [";
     for (unsigned d = 0; d < k.numDims; ++d)
       os << (d ? ", " : "") << "\"d" << d << "\"";
     os << "], \"args\": [";
@@ -173,7 +180,8 @@ std::string norm::writeHeader(ArrayRef<KernelABI> kernels, StringRef guard,
      << "typedef uint16_t normc_bf16; /* bfloat16 bits */\n"
      << "enum { NORMC_OK = " << kKernelOk
      << ", NORMC_ERR_NULL_POINTER = " << kKernelNullPointer
-     << ", NORMC_ERR_BAD_SHAPE = " << kKernelBadShape << " };\n#endif\n\n"
+     << ", NORMC_ERR_BAD_SHAPE = " << kKernelBadShape
+     << ", NORMC_ERR_OUT_OF_MEMORY = " << kKernelOutOfMemory << " };\n#endif\n\n"
      << "#ifdef __cplusplus\nextern \"C\" {\n#endif\n";
   for (const KernelABI &k : kernels) {
     os << "\n/* " << k.name << ": " << k.op << " (" << k.kind << ")\n";
@@ -186,8 +194,14 @@ std::string norm::writeHeader(ArrayRef<KernelABI> kernels, StringRef guard,
       os << "\n";
     }
     os << " * Single-threaded; for parallel callers, " << k.packedSymbol()
-       << "\n * runs work items [begin, end) of " << k.workSymbol()
-       << "(dims). */\n";
+       << "\n * runs work items [begin, end) of " << k.workSymbol() << "(dims).";
+    if (k.hasWorkspace)
+      os << "\n * It takes a scratch buffer of " << k.workspaceSymbol()
+         << "(dims) bytes\n * as args[" << k.args.size() << "], and "
+         << k.finalizeSymbol()
+         << " runs once after every\n * work item. The direct entry "
+            "allocates it itself (malloc).";
+    os << " */\n";
     std::string params;
     llvm::raw_string_ostream ps(params);
     for (const KernelArg &arg : k.args)
@@ -201,6 +215,11 @@ std::string norm::writeHeader(ArrayRef<KernelABI> kernels, StringRef guard,
        << "(void *const *args, const int64_t *dims, int64_t begin, "
           "int64_t end);\n";
     os << "int64_t " << k.workSymbol() << "(const int64_t *dims);\n";
+    if (k.hasWorkspace) {
+      os << "int64_t " << k.workspaceSymbol() << "(const int64_t *dims);\n";
+      os << "int32_t " << k.finalizeSymbol()
+         << "(void *const *args, const int64_t *dims);\n";
+    }
   }
   os << "\n#ifdef __cplusplus\n}\n#endif\n\n#endif /* " << guard << " */\n";
   return text;

@@ -27,6 +27,7 @@ enum KernelStatus : int32_t {
   kKernelOk = 0,
   kKernelNullPointer = 1,
   kKernelBadShape = 2,
+  kKernelOutOfMemory = 3,
 };
 
 struct KernelArg {
@@ -46,6 +47,9 @@ struct KernelABI {
   std::string attrsJson;
   unsigned numDims = 0;
   SmallVector<KernelArg> args;
+  /// Backward kernels: a scratch buffer (runtime-allocated, passed as
+  /// args[args.size()]) and a finalize step after all work items.
+  bool hasWorkspace = false;
 
   DictionaryAttr toAttr(MLIRContext *context) const;
   static FailureOr<KernelABI> fromAttr(DictionaryAttr attr);
@@ -58,7 +62,22 @@ struct KernelABI {
   std::string workCountSymbol() const {
     return "__normc_" + name + "_workcount";
   }
+  std::string workspaceSymbol() const {
+    return "__normc_" + name + "_workspace";
+  }
+  std::string workspaceCountSymbol() const {
+    return "__normc_" + name + "_wscount";
+  }
+  std::string finalizeSymbol() const {
+    return "__normc_" + name + "_finalize";
+  }
+  std::string finalizeBodySymbol() const {
+    return "__normc_" + name + "_finalizebody";
+  }
 };
+
+/// Attribute of a derived backward spec function naming the forward's op.
+constexpr const char *kForwardOpAttrName = "norm.forward_op";
 
 /// Module attribute holding the ABI of every kernel (an array of dicts).
 constexpr const char *kKernelsAttrName = "normc.kernels";

@@ -11,6 +11,7 @@
 #include "codegen/Passes.h"
 #include "dialect/NormOps.h"
 #include "passes/Passes.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -80,20 +81,21 @@ MemRefType memrefFor(ArrayRef<int64_t> codes, Type element) {
   return MemRefType::get(shape, getStorageType(element));
 }
 
-/// The spec function's norm op, if the function has the supported form.
-FailureOr<NormalizationOpInterface> getKernelOp(func::FuncOp func) {
-  NormalizationOpInterface normOp;
+/// The spec function's norm op (forward or backward), if the function has
+/// the supported form.
+FailureOr<Operation *> getKernelOp(func::FuncOp func) {
+  Operation *normOp = nullptr;
   for (Operation &op : func.getBody().front()) {
     if (isa<func::ReturnOp>(op))
       continue;
-    auto candidate = dyn_cast<NormalizationOpInterface>(op);
-    if (!candidate || normOp) {
+    bool isNorm = isa<NormalizationOpInterface, NormalizeBackwardOp>(op);
+    if (!isNorm || normOp) {
       op.emitError() << "kernel '" << func.getSymName()
                      << "' must contain exactly one norm op and a return; "
                         "this op is not supported here";
       return failure();
     }
-    normOp = candidate;
+    normOp = &op;
   }
   if (!normOp) {
     func.emitError() << "kernel '" << func.getSymName()
@@ -184,14 +186,17 @@ struct NormFormKernelsPass
   }
 
   FailureOr<KernelABI> formKernel(func::FuncOp func) {
-    FailureOr<NormalizationOpInterface> maybeOp = getKernelOp(func);
-    if (failed(maybeOp))
+    FailureOr<Operation *> kernelOp = getKernelOp(func);
+    if (failed(kernelOp))
       return failure();
+    if (auto backward = dyn_cast<NormalizeBackwardOp>(*kernelOp))
+      return formBackwardKernel(func, backward);
+    auto named = cast<NormalizationOpInterface>(*kernelOp);
     // Named ops are generalized here so that the kernel keeps the name the
     // user wrote (for the manifest) and the lowering sees the generic op.
-    std::string opName = (*maybeOp)->getName().stripDialect().str();
+    std::string opName = named->getName().stripDialect().str();
     IRRewriter rewriter(&getContext());
-    NormalizationOpInterface op = generalizeNormOp(rewriter, *maybeOp);
+    NormalizationOpInterface op = generalizeNormOp(rewriter, named);
     Roles roles;
     if (failed(nameRoles(func, op, roles)))
       return failure();
@@ -252,6 +257,163 @@ struct NormFormKernelsPass
     ImplicitLocOpBuilder b(func.getLoc(), moduleBuilder);
     emitBody(b, abi, desc, memrefTypes, func, op, roles);
     emitWorkCount(b, abi, desc, elementType, xCodes);
+    emitCheck(b, abi, desc, xCodes);
+    return abi;
+  }
+
+  /// A backward spec function: dy, x, gamma, statistics in; gradients out.
+  FailureOr<KernelABI> formBackwardKernel(func::FuncOp func,
+                                          NormalizeBackwardOp op) {
+    NormDescription desc = op.getDescription();
+    NormBackwardRoles roles = op.getRoles();
+    auto inputType = cast<RankedTensorType>(roles.input.getType());
+    Type elementType = inputType.getElementType();
+    SmallVector<int64_t> xCodes = inputShapeCodes(inputType);
+    SmallVector<int64_t> statsCodes = getStatisticsShape(desc, xCodes);
+    SmallVector<int64_t> affineCodes = getAffineShape(desc, xCodes);
+
+    KernelABI abi;
+    abi.name = func.getSymName().str();
+    abi.kind = "backward";
+    auto opName = func->getAttrOfType<StringAttr>(kForwardOpAttrName);
+    abi.op = opName ? opName.str() : "normalize";
+    abi.attrsJson = describeAttrs(desc);
+    abi.numDims = llvm::count_if(xCodes, [](int64_t c) { return c < 0; });
+    abi.hasWorkspace = true;
+
+    std::pair<Value, const char *> inputs[] = {
+        {roles.gradOutput, "dy"}, {roles.input, "x"},   {roles.gamma, "gamma"},
+        {roles.mean, "mean"},     {roles.rstd, "rstd"}, {roles.var, "var"}};
+    SmallVector<Type> memrefTypes;
+    NormBackwardBuffers buffers; // filled with block arguments below
+    SmallVector<Value *> argSlots;
+    Value *slotFor[] = {&buffers.gradOutput, &buffers.input, &buffers.gamma,
+                        &buffers.mean,       &buffers.rstd,  &buffers.var};
+    for (BlockArgument arg : func.getArguments()) {
+      int role = -1;
+      for (auto [index, entry] : llvm::enumerate(inputs))
+        if (entry.first == arg) {
+          role = index;
+          break;
+        }
+      if (role < 0) {
+        func.emitError() << "kernel '" << abi.name << "': argument #"
+                         << arg.getArgNumber()
+                         << " is not used by the backward op";
+        return failure();
+      }
+      StringRef name = inputs[role].second;
+      auto type = cast<RankedTensorType>(arg.getType());
+      ArrayRef<int64_t> codes = role < 2    ? ArrayRef<int64_t>(xCodes)
+                                : role == 2 ? ArrayRef<int64_t>(affineCodes)
+                                            : ArrayRef<int64_t>(statsCodes);
+      abi.args.push_back({name.str(), false, dtypeName(type.getElementType()),
+                          llvm::to_vector(codes), ""});
+      memrefTypes.push_back(memrefFor(codes, type.getElementType()));
+      argSlots.push_back(slotFor[role]);
+    }
+    std::pair<Value, const char *> outputs[] = {{roles.gradInput, "dx"},
+                                                {roles.gradGamma, "dgamma"},
+                                                {roles.gradBeta, "dbeta"}};
+    Value *outSlot[] = {&buffers.gradInput, &buffers.gradGamma,
+                        &buffers.gradBeta};
+    auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+    bool returned[3] = {false, false, false};
+    for (OpOperand &operand : ret->getOpOperands()) {
+      int role = -1;
+      for (auto [index, entry] : llvm::enumerate(outputs))
+        if (entry.first && entry.first == operand.get())
+          role = index;
+      if (role < 0) {
+        ret.emitError() << "kernel '" << abi.name << "': returned value #"
+                        << operand.getOperandNumber()
+                        << " is not a result of the backward op";
+        return failure();
+      }
+      if (returned[role]) {
+        ret.emitError() << "kernel '" << abi.name << "' returns '"
+                        << outputs[role].second << "' twice";
+        return failure();
+      }
+      returned[role] = true;
+      ArrayRef<int64_t> codes =
+          role == 0 ? ArrayRef<int64_t>(xCodes) : ArrayRef<int64_t>(affineCodes);
+      abi.args.push_back({outputs[role].second, true, dtypeName(elementType),
+                          llvm::to_vector(codes), ""});
+      memrefTypes.push_back(memrefFor(codes, elementType));
+      argSlots.push_back(outSlot[role]);
+    }
+    // Partial sums only for the gradients the kernel returns.
+    int64_t numPartials = returned[1] + returned[2];
+
+    OpBuilder moduleBuilder(func);
+    ImplicitLocOpBuilder b(func.getLoc(), moduleBuilder);
+    LoopEmitOptions options;
+    options.vectorLength = vectorLength;
+    Type workspaceType =
+        MemRefType::get({ShapedType::kDynamic}, b.getF64Type());
+    auto bindArgs = [&](Block *entry) {
+      buffers = NormBackwardBuffers();
+      buffers.elementType = elementType;
+      for (auto [index, slot] : llvm::enumerate(argSlots))
+        *slot = entry->getArgument(index);
+      buffers.workspace = entry->getArgument(argSlots.size());
+    };
+    auto makeFunc = [&](StringRef name, SmallVector<Type> extra) {
+      SmallVector<Type> types(memrefTypes);
+      types.push_back(workspaceType);
+      types.append(extra);
+      auto f = func::FuncOp::create(b, name, b.getFunctionType(types, {}));
+      f.setPrivate();
+      return f;
+    };
+    {
+      OpBuilder::InsertionGuard guard(b);
+      func::FuncOp body = makeFunc(abi.bodySymbol(),
+                                   {b.getIndexType(), b.getIndexType()});
+      Block *entry = body.addEntryBlock();
+      b.setInsertionPointToStart(entry);
+      bindArgs(entry);
+      unsigned n = entry->getNumArguments();
+      emitNormalizeBackwardLoops(b, desc, buffers, entry->getArgument(n - 2),
+                                 entry->getArgument(n - 1), options);
+      func::ReturnOp::create(b);
+    }
+    {
+      OpBuilder::InsertionGuard guard(b);
+      func::FuncOp finalize = makeFunc(abi.finalizeBodySymbol(), {});
+      Block *entry = finalize.addEntryBlock();
+      b.setInsertionPointToStart(entry);
+      bindArgs(entry);
+      SmallVector<Value> sizes;
+      for (int64_t d = 0; d < inputType.getRank(); ++d)
+        sizes.push_back(b.createOrFold<memref::DimOp>(buffers.input, d));
+      Value chunks = emitBackwardChunkCount(b, desc, sizes, options);
+      if (buffers.gradGamma || buffers.gradBeta)
+        emitNormalizeBackwardFinalize(b, desc, buffers, chunks, options);
+      func::ReturnOp::create(b);
+    }
+    {
+      OpBuilder::InsertionGuard guard(b);
+      func::FuncOp count = declareDimsFunc(b, abi.workCountSymbol(),
+                                           abi.numDims, b.getI64Type());
+      Value chunks = emitBackwardChunkCount(
+          b, desc, inputSizes(b, xCodes, count.getArguments()), options);
+      func::ReturnOp::create(
+          b, ValueRange{arith::IndexCastOp::create(b, b.getI64Type(), chunks)});
+    }
+    {
+      OpBuilder::InsertionGuard guard(b);
+      func::FuncOp size = declareDimsFunc(b, abi.workspaceCountSymbol(),
+                                          abi.numDims, b.getI64Type());
+      Value elements = emitBackwardWorkspaceSize(
+          b, desc, inputSizes(b, xCodes, size.getArguments()), numPartials,
+          options);
+      func::ReturnOp::create(
+          b,
+          ValueRange{arith::IndexCastOp::create(b, b.getI64Type(), elements)});
+    }
+    desc.momentum.reset();
     emitCheck(b, abi, desc, xCodes);
     return abi;
   }
@@ -368,15 +530,17 @@ struct NormFormKernelsPass
       bad = arith::OrIOp::create(
           b, bad, arith::CmpIOp::create(b, arith::CmpIPredicate::ne, rem, zero));
     }
-    // A statistic over nothing: only an error when there are statistics.
+    // A statistic over nothing: only an error when statistics are computed
+    // (given statistics make the op elementwise).
     Value reduced = emitReductionCount(b, desc, sizes);
     Value keptEmpty = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
                                             reduced, zero);
     Value keptCount = keptProduct(b, desc, sizes);
     Value hasStats = arith::CmpIOp::create(b, arith::CmpIPredicate::ne,
                                            keptCount, zero);
-    bad = arith::OrIOp::create(b, bad,
-                               arith::AndIOp::create(b, keptEmpty, hasStats));
+    if (!desc.givenStats)
+      bad = arith::OrIOp::create(
+          b, bad, arith::AndIOp::create(b, keptEmpty, hasStats));
     // The unbiased running variance divides by M - 1 (PyTorch rejects a
     // single value per channel in training too).
     if (desc.momentum) {

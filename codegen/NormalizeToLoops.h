@@ -79,6 +79,52 @@ void emitNormalizeLoops(ImplicitLocOpBuilder &b, const NormDescription &desc,
                         const NormBuffers &buffers, Value begin, Value end,
                         const LoopEmitOptions &options);
 
+//===----------------------------------------------------------------------===//
+// Backward
+//===----------------------------------------------------------------------===//
+
+/// Memrefs of one backward normalization by role (see NormBuffers for the
+/// storage of 16-bit data). `workspace` is a flat f64 buffer of
+/// emitBackwardWorkspaceSize elements holding per-chunk partial sums of
+/// dgamma and dbeta.
+struct NormBackwardBuffers {
+  Type elementType;
+  Value gradOutput, input, gamma, mean, rstd, var;
+  Value gradInput, gradGamma, gradBeta;
+  Value workspace;
+};
+
+/// Work items of a backward kernel are chunks of statistics; their number
+/// depends on the sizes only (never on the thread count), so every chunk
+/// sums its part of dgamma/dbeta in a fixed order and the finalize step adds
+/// the chunks in a fixed order: results are bitwise identical for any
+/// number of threads.
+constexpr int64_t kMaxBackwardChunks = 64;
+
+Value emitBackwardChunkCount(ImplicitLocOpBuilder &b,
+                             const NormDescription &desc, ValueRange inputSizes,
+                             const LoopEmitOptions &options);
+
+/// f64 elements of the workspace: chunks x partial kinds x gamma elements.
+Value emitBackwardWorkspaceSize(ImplicitLocOpBuilder &b,
+                                const NormDescription &desc,
+                                ValueRange inputSizes, int64_t numPartials,
+                                const LoopEmitOptions &options);
+
+/// Emits the loops computing chunks [begin, end): dx, and each chunk's
+/// partial dgamma/dbeta in the workspace.
+void emitNormalizeBackwardLoops(ImplicitLocOpBuilder &b,
+                                const NormDescription &desc,
+                                const NormBackwardBuffers &buffers, Value begin,
+                                Value end, const LoopEmitOptions &options);
+
+/// Emits the finalize step: dgamma/dbeta = sums of the chunks' partials.
+void emitNormalizeBackwardFinalize(ImplicitLocOpBuilder &b,
+                                   const NormDescription &desc,
+                                   const NormBackwardBuffers &buffers,
+                                   Value numChunks,
+                                   const LoopEmitOptions &options);
+
 } // namespace mlir::norm
 
 #endif // NORMC_CODEGEN_NORMALIZETOLOOPS_H

@@ -7,6 +7,8 @@
 
 #include "codegen/Passes.h"
 
+#include "passes/Passes.h"
+
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
 #include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
@@ -25,7 +27,10 @@ using namespace mlir;
 
 void norm::buildLowerToLLVMPipeline(OpPassManager &pm,
                                     const LowerToLLVMOptions &options) {
-  // 1-2. Each spec function becomes a kernel on memrefs: its named op is
+  // 1. Functions that ask for their backward (`norm.backward`) get a sibling
+  //    with norm.normalize_backward, derived from the forward description.
+  pm.addPass(createNormDeriveBackward());
+  // 2. Each spec function becomes a kernel on memrefs: its named op is
   //      generalized to norm.normalize, whose description alone drives the
   //      loops over work items (vector accumulators, one store per output
   //      element).

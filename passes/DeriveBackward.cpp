@@ -40,10 +40,10 @@ norm::deriveBackwardFunction(func::FuncOp forward,
     return forward.emitError() << "backward of '" << forward.getSymName()
                                << "' asks for dgamma but the norm has no "
                                   "weight";
-  if (request.dbeta && desc.affineDims.empty())
+  if (request.dbeta && !operands.beta)
     return forward.emitError() << "backward of '" << forward.getSymName()
                                << "' asks for dbeta but the norm has no "
-                                  "affine parameters";
+                                  "bias";
 
   // Arguments: dy, x, gamma, then the saved or given statistics.
   auto xType = cast<RankedTensorType>(operands.input.getType());
@@ -75,6 +75,9 @@ norm::deriveBackwardFunction(func::FuncOp forward,
   auto backward = func::FuncOp::create(
       b, loc, (forward.getSymName() + "_backward").str(),
       b.getFunctionType(argTypes, resultTypes));
+  // The kernel's manifest names the norm it differentiates.
+  backward->setAttr("norm.forward_op",
+                    b.getStringAttr(normOp->getName().stripDialect()));
   Block *entry = backward.addEntryBlock();
   b.setInsertionPointToStart(entry);
   unsigned next = 2;
@@ -113,7 +116,7 @@ FailureOr<BackwardRequest> parseRequest(func::FuncOp func, Attribute attr) {
     if (normOp) {
       NormOperands operands = normOp.getNormOperands();
       request.dgamma = (bool)operands.gamma;
-      request.dbeta = (bool)operands.gamma || (bool)operands.beta;
+      request.dbeta = (bool)operands.beta;
     }
     return request;
   }

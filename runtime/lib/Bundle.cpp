@@ -87,6 +87,20 @@ normc_status resolveKernels(normc_bundle &bundle) {
         dlsym(bundle.handle, spec.entry.c_str()));
     kernel.work =
         reinterpret_cast<WorkFn>(dlsym(bundle.handle, spec.work.c_str()));
+    if (!spec.workspace.empty()) {
+      kernel.workspace = reinterpret_cast<WorkFn>(
+          dlsym(bundle.handle, spec.workspace.c_str()));
+      kernel.finalize = reinterpret_cast<FinalizeFn>(
+          dlsym(bundle.handle, spec.finalize.c_str()));
+      if (!kernel.workspace)
+        missing += format("%s'%s' (workspace of kernel '%s')",
+                          numMissing++ ? ", " : "", spec.workspace.c_str(),
+                          spec.name.c_str());
+      if (!kernel.finalize)
+        missing += format("%s'%s' (finalize of kernel '%s')",
+                          numMissing++ ? ", " : "", spec.finalize.c_str(),
+                          spec.name.c_str());
+    }
     for (const std::string &name : spec.dims)
       kernel.dimNames.push_back(name.c_str());
     // Collect every missing symbol so one error lists them all.

@@ -19,8 +19,10 @@ namespace normc {
 ///                           int64_t begin, int64_t end)`
 using PackedEntryFn = int32_t (*)(void *const *, const int64_t *, int64_t,
                                   int64_t);
-/// `int64_t __normc_K_work(const int64_t *dims)`
+/// `int64_t __normc_K_work(const int64_t *dims)`, also the workspace size.
 using WorkFn = int64_t (*)(const int64_t *);
+/// `int32_t __normc_K_finalize(void *const *args, const int64_t *dims)`
+using FinalizeFn = int32_t (*)(void *const *, const int64_t *);
 
 /// Opens the bundle at `path`; sets the thread's last error on failure.
 normc_status openBundle(const char *path, normc_bundle **out);
@@ -31,6 +33,8 @@ struct normc_kernel {
   const normc::KernelSpec *spec = nullptr;
   normc::PackedEntryFn entry = nullptr;
   normc::WorkFn work = nullptr;
+  normc::WorkFn workspace = nullptr;   // backward kernels only
+  normc::FinalizeFn finalize = nullptr; // backward kernels only
   /// Per-dim name pointers and per-arg shapes for the C query API.
   std::vector<const char *> dimNames;
 };

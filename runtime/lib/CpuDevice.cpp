@@ -4,6 +4,11 @@
 
 #include "Error.h"
 
+#include <algorithm>
+#include <memory>
+#include <new>
+#include <vector>
+
 namespace normc {
 namespace {
 
@@ -22,6 +27,22 @@ int32_t runPacked(void *context, int64_t begin, int64_t end) {
   return call.entry(call.pointers, call.dims, begin, end);
 }
 
+/// The meaning of a generated kernel's return code (see the generated
+/// header's NORMC_ERR_* values).
+const char *kernelCodeName(int32_t code) {
+  switch (code) {
+  case 1:
+    return "NORMC_ERR_NULL_POINTER: a null pointer for a non-empty tensor";
+  case 2:
+    return "NORMC_ERR_BAD_SHAPE: a negative size, an empty reduction or "
+           "channels not divisible by the groups";
+  case 3:
+    return "NORMC_ERR_OUT_OF_MEMORY";
+  default:
+    return "unknown code";
+  }
+}
+
 } // namespace
 
 normc_status CpuDevice::launch(const normc_kernel &kernel,
@@ -36,12 +57,43 @@ normc_status CpuDevice::launch(const normc_kernel &kernel,
                 "kernel '%s': work function returned a negative item count "
                 "(%lld)",
                 name, static_cast<long long>(work));
-  if (work == 0)
+  // Backward kernels: a scratch buffer appended to the arguments, and a
+  // finalize step once every work item has run (even when there are none:
+  // it writes the gradients of the parameters).
+  std::vector<void *> pointers(args.pointers);
+  std::unique_ptr<double[]> scratch;
+  if (kernel.workspace) {
+    int64_t bytes = kernel.workspace(dims);
+    if (bytes < 0)
+      return fail(NORMC_ERROR_KERNEL_FAILED,
+                  "kernel '%s': workspace function returned a negative size "
+                  "(%lld)",
+                  name, static_cast<long long>(bytes));
+    size_t elements = (static_cast<size_t>(bytes) + sizeof(double) - 1) /
+                      sizeof(double);
+    scratch.reset(new (std::nothrow) double[std::max<size_t>(elements, 1)]);
+    if (!scratch)
+      return fail(NORMC_ERROR_RESOURCE_EXHAUSTED,
+                  "kernel '%s': cannot allocate a %lld-byte workspace", name,
+                  static_cast<long long>(bytes));
+    pointers.push_back(scratch.get());
+  }
+  auto finish = [&]() -> normc_status {
+    if (!kernel.finalize)
+      return NORMC_OK;
+    int32_t code = kernel.finalize(pointers.data(), dims);
+    if (code != 0)
+      return fail(NORMC_ERROR_KERNEL_FAILED,
+                  "kernel '%s': finalize step failed with code %d (%s)", name,
+                  code, kernelCodeName(code));
     return NORMC_OK;
+  };
+  if (work == 0)
+    return finish();
 
   static void *const noArgs[1] = {nullptr};
-  PackedCall call{kernel.entry,
-                  args.pointers.empty() ? noArgs : args.pointers.data(), dims};
+  PackedCall call{kernel.entry, pointers.empty() ? noArgs : pointers.data(),
+                  dims};
   ChunkFailure failure;
   if (work == 1 || pool.numThreads() == 1) {
     // Not worth waking workers; run on the calling thread.
@@ -53,12 +105,13 @@ normc_status CpuDevice::launch(const normc_kernel &kernel,
   }
   if (failure.code != 0)
     return fail(NORMC_ERROR_KERNEL_FAILED,
-                "kernel '%s' failed with code %d on work items [%lld, %lld) "
-                "of %lld",
-                name, failure.code, static_cast<long long>(failure.begin),
+                "kernel '%s' failed with code %d (%s) on work items [%lld, "
+                "%lld) of %lld",
+                name, failure.code, kernelCodeName(failure.code),
+                static_cast<long long>(failure.begin),
                 static_cast<long long>(failure.end),
                 static_cast<long long>(work));
-  return NORMC_OK;
+  return finish();
 }
 
 } // namespace normc

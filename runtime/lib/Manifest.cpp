@@ -165,6 +165,16 @@ private:
         !requireString(value, "entry", path, out.entry) ||
         !requireString(value, "work", path, out.work))
       return false;
+    // A workspace comes with a finalize step, and the other way round.
+    bool hasWorkspace = value.find("workspace") != nullptr;
+    bool hasFinalize = value.find("finalize") != nullptr;
+    if (hasWorkspace != hasFinalize)
+      return failAt(value, path + ": 'workspace' and 'finalize' must be "
+                                  "given together");
+    if (hasWorkspace &&
+        (!requireString(value, "workspace", path, out.workspace) ||
+         !requireString(value, "finalize", path, out.finalize)))
+      return false;
 
     out.attrsJson = "{}";
     if (const Value *attrs = value.find("attrs")) {

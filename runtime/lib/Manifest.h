@@ -35,6 +35,12 @@ struct KernelSpec {
   std::string attrsJson;
   std::string entry;
   std::string work;
+  /// Backward kernels: `int64_t workspace(const int64_t *dims)` gives the
+  /// scratch bytes passed as args[args.size()], and
+  /// `int32_t finalize(void *const *args, const int64_t *dims)` runs once
+  /// after every work item. Both empty for kernels without a workspace.
+  std::string workspace;
+  std::string finalize;
   /// Dynamic dimension symbols in packed-entry order.
   std::vector<std::string> dims;
   std::vector<ArgSpec> args;

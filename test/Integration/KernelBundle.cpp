@@ -30,6 +30,10 @@ KernelEntry KernelBundle::kernel(const std::string &name) const {
   return entry;
 }
 
+void *KernelBundle::symbol(const std::string &name) const {
+  return handle ? dlsym(handle, name.c_str()) : nullptr;
+}
+
 bool normc::test::handleWriteSpec(int argc, char **argv,
                                   const std::string &spec) {
   if (argc != 3 || std::strcmp(argv[1], "--write-spec") != 0)

@@ -31,7 +31,11 @@ public:
   KernelBundle(const KernelBundle &) = delete;
   KernelBundle &operator=(const KernelBundle &) = delete;
 
+  using WorkspaceFn = int64_t (*)(const int64_t *);
+
   bool ok() const { return handle != nullptr; }
+  /// Any exported symbol (null when absent).
+  void *symbol(const std::string &name) const;
   const std::string &error() const { return message; }
   KernelEntry kernel(const std::string &name) const;
 

@@ -23,6 +23,7 @@ struct QuickSpecOptions {
   int64_t groups = 0;
   int64_t normalizedNdim = 1;
   double momentum = 0.1;
+  bool backward = false;
 };
 
 /// Writes the spec (MLIR text in the norm dialect) for `options`, or returns

@@ -105,6 +105,12 @@ cl::opt<int64_t> normalizedNdim(
     cl::init(1), cl::cat(quickCategory));
 cl::opt<std::string> kernelName("name", cl::desc("kernel name"),
                                 cl::init("kernel"), cl::cat(quickCategory));
+cl::opt<bool> backward(
+    "backward",
+    cl::desc("also emit <name>_backward (dx, and dgamma/dbeta when affine), "
+             "derived from the forward; in a spec, mark a function with "
+             "attributes {norm.backward} or {norm.backward = [\"dx\"]}"),
+    cl::cat(quickCategory));
 
 int fail(const llvm::Twine &message) {
   llvm::errs() << "normc: error: " << message << "\n";
@@ -116,7 +122,7 @@ std::string headerGuard(llvm::StringRef path) {
   std::string guard = "NORMC_";
   for (char c : llvm::sys::path::filename(path))
     guard += std::isalnum((unsigned char)c) ? std::toupper(c) : '_';
-  return guard == "NORMC_-" ? "NORMC_KERNELS_H" : guard;
+  return path == "-" ? "NORMC_KERNELS_H" : guard;
 }
 
 int run(MLIRContext &context) {
@@ -144,6 +150,7 @@ int run(MLIRContext &context) {
     options.groups = groups;
     options.normalizedNdim = normalizedNdim;
     options.momentum = momentum;
+    options.backward = backward;
     std::string spec, error;
     if (!normc::buildQuickSpec(options, spec, error))
       return fail(error);

@@ -1,0 +1,73 @@
+//===- TestConfigs.h - the norm configurations of the integration tests ---===//
+//
+// One description of every kernel the integration tests compile (op,
+// dtype, affine, eps placement, layout), how its spec is written (fully
+// dynamic shapes, independently of normc's quick form), its float64
+// reference description and the sizes it runs on.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef NORMC_TEST_INTEGRATION_TESTCONFIGS_H
+#define NORMC_TEST_INTEGRATION_TESTCONFIGS_H
+
+#include "DTypes.h"
+#include "NormReference.h"
+#include "Tolerance.h"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace normc::test {
+
+using ref::DType;
+
+enum class Op { LayerNorm, RMSNorm, BatchNormTrain, BatchNormInfer,
+                InstanceNorm, GroupNorm };
+
+struct Config {
+  Op op;
+  DType dtype;
+  bool affine;
+  bool epsOutside;
+  bool channelsLast; // channel ops: [N, S, C] instead of [N, C, S]
+
+  bool isChannelOp() const {
+    return op != Op::LayerNorm && op != Op::RMSNorm;
+  }
+  bool hasBias() const { return affine && op != Op::RMSNorm; }
+  std::string name() const;
+};
+
+constexpr int64_t kGroups = 4;
+constexpr int64_t kChannels = 8;
+constexpr double kEps = 1e-5;
+constexpr double kMomentum = 0.1;
+
+/// The spec function of `c` (named c.name()); with `backward`, it asks for
+/// its backward kernel too (`<name>_backward`).
+std::string specFor(const Config &c, bool backward = false);
+/// The reference description of `c` for an input of `shape`.
+ref::NormDesc descFor(const Config &c, const std::vector<int64_t> &shape);
+/// Every configuration: each op x {f32, f16, bf16} x affine x eps placement
+/// x layout, plus two f64 ones.
+std::vector<Config> allConfigs();
+/// The test plan's sizes: rows of {1, 3, 17, 1151, 4096, 65537} x batch
+/// {1, 7, 64}; channel ops as [N, C=8, S] or [N, S, C] below 4M elements.
+std::vector<std::vector<int64_t>> shapesFor(const Config &c);
+std::string shapeText(const std::vector<int64_t> &shape);
+
+/// Worst error seen per output kind, printed at the end for the record:
+/// the largest |actual - expected| and the largest fraction of the allowed
+/// error (|actual - expected| / (atol + rtol * |expected|)) used.
+struct WorstErrors {
+  std::map<std::string, std::pair<double, double>> byKind;
+  void add(const std::string &what, DType dtype,
+           const ref::CompareReport &report);
+  void print(const char *title) const;
+};
+
+} // namespace normc::test
+
+#endif // NORMC_TEST_INTEGRATION_TESTCONFIGS_H
