@@ -365,3 +365,83 @@ func.func @scalar_input(%x: tensor<f32>) {
   %y, %r = norm.normalize %x reduce [] eps(1.0e-05, inside) : (tensor<f32>) -> (tensor<f32>, tensor<f32>)
   return
 }
+
+// -----
+
+func.func @backward_no_gradient(%dy: tensor<4x8xf32>, %x: tensor<4x8xf32>, %r: tensor<4xf32>) {
+  // expected-error @+1 {{computes no gradient}}
+  norm.normalize_backward %dy, %x rstd(%r) reduce [1] eps(1.0e-05, inside) : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> ()
+  return
+}
+
+// -----
+
+func.func @backward_result_count(%dy: tensor<4x8xf32>, %x: tensor<4x8xf32>, %r: tensor<4xf32>) {
+  // expected-error @+1 {{expects 1 results (one per requested gradient: grad_input, grad_weight, grad_bias) but has 2}}
+  %a, %b = norm.normalize_backward %dy, %x rstd(%r) reduce [1] eps(1.0e-05, inside) {grad_input} : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>)
+  return
+}
+
+// -----
+
+func.func @backward_dy_type(%dy: tensor<4x8xf16>, %x: tensor<4x8xf32>, %r: tensor<4xf32>) {
+  // expected-error @+1 {{output gradient type 'tensor<4x8xf16>' does not match input type 'tensor<4x8xf32>'}}
+  %dx = norm.normalize_backward %dy, %x rstd(%r) reduce [1] eps(1.0e-05, inside) {grad_input} : (tensor<4x8xf16>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @backward_missing_mean(%dy: tensor<4x8xf32>, %x: tensor<4x8xf32>, %r: tensor<4xf32>) {
+  // expected-error @+1 {{expects the saved mean (centered normalization)}}
+  %dx = norm.normalize_backward %dy, %x rstd(%r) reduce [1] center eps(1.0e-05, inside) {grad_input} : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @backward_missing_rstd(%dy: tensor<4x8xf32>, %x: tensor<4x8xf32>) {
+  // expected-error @+1 {{expects the saved rstd}}
+  %dx = norm.normalize_backward %dy, %x reduce [1] eps(1.0e-05, inside) {grad_input} : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @backward_stats_shape(%dy: tensor<4x8xf32>, %x: tensor<4x8xf32>, %m: tensor<8xf32>, %r: tensor<8xf32>) {
+  // expected-error @+1 {{mean has shape 8 but the normalization needs 4}}
+  %dx = norm.normalize_backward %dy, %x mean(%m) rstd(%r) reduce [1] center eps(1.0e-05, inside) {grad_input} : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @backward_dgamma_without_gamma(%dy: tensor<4x8xf32>, %x: tensor<4x8xf32>, %r: tensor<4xf32>) {
+  // expected-error @+1 {{computes the gamma gradient without gamma}}
+  %dg = norm.normalize_backward %dy, %x rstd(%r) reduce [1] eps(1.0e-05, inside) affine [1] {grad_weight} : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<8xf32>
+  return
+}
+
+// -----
+
+func.func @backward_dbeta_without_affine(%dy: tensor<4x8xf32>, %x: tensor<4x8xf32>, %r: tensor<4xf32>) {
+  // expected-error @+1 {{computes the beta gradient without affine dims}}
+  %db = norm.normalize_backward %dy, %x rstd(%r) reduce [1] eps(1.0e-05, inside) {grad_bias} : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<8xf32>
+  return
+}
+
+// -----
+
+func.func @backward_rstd_with_given_stats(%dy: tensor<4x8xf32>, %x: tensor<4x8xf32>, %m: tensor<8xf32>, %v: tensor<8xf32>) {
+  // expected-error @+1 {{has a saved rstd but statistics are given}}
+  %dx = norm.normalize_backward %dy, %x mean(%m) rstd(%v) var(%v) reduce [0] center eps(1.0e-05, inside) {grad_input} : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @backward_bad_eps(%dy: tensor<4x8xf32>, %x: tensor<4x8xf32>, %r: tensor<4xf32>) {
+  // expected-error @+1 {{eps must be positive and finite, got -1}}
+  %dx = norm.normalize_backward %dy, %x rstd(%r) reduce [1] eps(-1.0, inside) {grad_input} : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<4x8xf32>
+  return
+}

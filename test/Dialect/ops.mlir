@@ -143,3 +143,25 @@ func.func @normalize_groups_running(%x: tensor<3x8x5xf32>, %rm: tensor<3x2xf32>,
       : (tensor<3x8x5xf32>, tensor<3x2xf32>, tensor<3x2xf32>) -> (tensor<3x8x5xf32>, tensor<3x2xf32>, tensor<3x2xf32>, tensor<3x2xf32>, tensor<3x2xf32>)
   return %y, %s#0, %s#1, %s#2, %s#3 : tensor<3x8x5xf32>, tensor<3x2xf32>, tensor<3x2xf32>, tensor<3x2xf32>, tensor<3x2xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func @normalize_backward_layer_norm
+// CHECK: norm.normalize_backward %{{.*}}, %{{.*}} gamma(%{{.*}}) mean(%{{.*}}) rstd(%{{.*}}) reduce [1] center eps(1.000000e-05, inside) affine [1] {grad_bias, grad_input, grad_weight}
+// CHECK-SAME: -> (tensor<?x64xbf16>, tensor<64xbf16>, tensor<64xbf16>)
+func.func @normalize_backward_layer_norm(%dy: tensor<?x64xbf16>, %x: tensor<?x64xbf16>, %g: tensor<64xbf16>, %m: tensor<?xf32>, %r: tensor<?xf32>)
+    -> (tensor<?x64xbf16>, tensor<64xbf16>, tensor<64xbf16>) {
+  %dx, %dg, %db = norm.normalize_backward %dy, %x gamma(%g) mean(%m) rstd(%r) reduce [1] center eps(1.0e-05, inside) affine [1] {grad_input, grad_weight, grad_bias}
+      : (tensor<?x64xbf16>, tensor<?x64xbf16>, tensor<64xbf16>, tensor<?xf32>, tensor<?xf32>) -> (tensor<?x64xbf16>, tensor<64xbf16>, tensor<64xbf16>)
+  return %dx, %dg, %db : tensor<?x64xbf16>, tensor<64xbf16>, tensor<64xbf16>
+}
+
+// -----
+
+// CHECK-LABEL: func @normalize_backward_given_stats_groups
+// CHECK: norm.normalize_backward %{{.*}}, %{{.*}} mean(%{{.*}}) var(%{{.*}}) reduce [2] center eps(1.000000e-05, outside) groups 2 along 1 {grad_input}
+func.func @normalize_backward_given_stats_groups(%dy: tensor<3x8x5xf64>, %x: tensor<3x8x5xf64>, %m: tensor<3x2xf64>, %v: tensor<3x2xf64>) -> tensor<3x8x5xf64> {
+  %dx = norm.normalize_backward %dy, %x mean(%m) var(%v) reduce [2] center eps(1.0e-05, outside) groups 2 along 1 {grad_input}
+      : (tensor<3x8x5xf64>, tensor<3x8x5xf64>, tensor<3x2xf64>, tensor<3x2xf64>) -> tensor<3x8x5xf64>
+  return %dx : tensor<3x8x5xf64>
+}

@@ -1,0 +1,71 @@
+// RUN: norm-opt %s -split-input-file --norm-form-kernels=vector-length=32 --canonicalize --cse | FileCheck %s
+
+// LayerNorm backward: work items are chunks of rows (at most 64, fixed by
+// the sizes). A chunk clears its slice of the f64 workspace, then per row:
+// pass A reads dy, x and gamma once into four f64 vector sums (g, g*xhat,
+// xhat, xhat^2), the per-row scalars follow, and pass B writes dx once and
+// adds dy*xhat and dy into the chunk's dgamma/dbeta partials. The finalize
+// body adds the chunks' partials in chunk order.
+
+// CHECK-LABEL: func.func private @__normc_lnb_body
+// CHECK-SAME: (%[[DY:[a-z0-9]+]]: memref<?x100xf32>, %[[X:[a-z0-9]+]]: memref<?x100xf32>, %[[G:[a-z0-9]+]]: memref<100xf32>, %[[M:[a-z0-9]+]]: memref<?xf32>, %[[R:[a-z0-9]+]]: memref<?xf32>, %[[DX:[a-z0-9]+]]: memref<?x100xf32>, %{{.*}}: memref<100xf32>, %{{.*}}: memref<100xf32>, %[[WS:[a-z0-9]+]]: memref<?xf64>, %[[B:[a-z0-9]+]]: index, %[[E:[a-z0-9]+]]: index)
+// CHECK: %[[CHUNKS:.*]] = arith.minui %{{.*}}, %c64 : index
+// CHECK: scf.for %[[CHUNK:.*]] = %[[B]] to %[[E]]
+// CHECK:   scf.for
+// CHECK:     memref.store %{{.*}}, %[[WS]]
+// CHECK:   arith.divui %{{.*}}, %[[CHUNKS]]
+// CHECK:   arith.divui %{{.*}}, %[[CHUNKS]]
+// CHECK:   scf.for %[[ROW:.*]] =
+// CHECK:     memref.load %[[R]][%[[ROW]]]
+// CHECK:     memref.load %[[M]][%[[ROW]]]
+// CHECK:     scf.for {{.*}} -> (vector<16xf64>, vector<16xf64>, vector<16xf64>, vector<16xf64>)
+// CHECK:       vector.load %[[X]]
+// CHECK:       vector.load %[[DY]]
+// CHECK:       vector.load %[[G]]
+// CHECK-COUNT-4: vector.reduction <add>
+// CHECK:     math.sqrt
+// CHECK:     scf.for
+// CHECK:       vector.load %[[DY]]
+// CHECK:       vector.load %[[X]]
+// CHECK:       vector.load %[[G]]
+// CHECK:       vector.store %{{.*}}, %[[DX]]
+// CHECK:       vector.load %[[WS]]
+// CHECK:       vector.store %{{.*}}, %[[WS]]
+// CHECK:       vector.load %[[WS]]
+// CHECK:       vector.store %{{.*}}, %[[WS]]
+// CHECK:     vector.maskedstore %[[DX]]
+
+// CHECK-LABEL: func.func private @__normc_lnb_finalizebody
+// CHECK-SAME: %[[DG:[a-z0-9]+]]: memref<100xf32>, %[[DB:[a-z0-9]+]]: memref<100xf32>, %[[WS:[a-z0-9]+]]: memref<?xf64>)
+// CHECK: scf.for %[[J:.*]] = %c0 to %c100
+// CHECK:   scf.for {{.*}} iter_args({{.*}}) -> (f64)
+// CHECK:     memref.load %[[WS]]
+// CHECK:   memref.store %{{.*}}, %[[DG]][%[[J]]]
+// CHECK: scf.for
+// CHECK:   memref.store %{{.*}}, %[[DB]]
+
+// CHECK-LABEL: func.func private @__normc_lnb_workcount
+// CHECK: arith.minui %{{.*}}, %c64
+func.func @lnb(%dy: tensor<?x100xf32>, %x: tensor<?x100xf32>, %g: tensor<100xf32>, %m: tensor<?xf32>, %r: tensor<?xf32>)
+    -> (tensor<?x100xf32>, tensor<100xf32>, tensor<100xf32>) {
+  %dx, %dg, %db = norm.normalize_backward %dy, %x gamma(%g) mean(%m) rstd(%r) reduce [1] center eps(1.0e-05, inside) affine [1] {grad_input, grad_weight, grad_bias}
+      : (tensor<?x100xf32>, tensor<?x100xf32>, tensor<100xf32>, tensor<?xf32>, tensor<?xf32>) -> (tensor<?x100xf32>, tensor<100xf32>, tensor<100xf32>)
+  return %dx, %dg, %db : tensor<?x100xf32>, tensor<100xf32>, tensor<100xf32>
+}
+
+// -----
+
+// BatchNorm inference backward: given statistics, so no pass A at all;
+// dx = rstd * dy * gamma elementwise, rstd from the given variance.
+
+// CHECK-LABEL: func.func private @__normc_bnb_body
+// CHECK-NOT: vector.reduction
+// CHECK: math.sqrt
+// CHECK: scf.for
+// CHECK:   vector.load
+// CHECK:   vector.store
+func.func @bnb(%dy: tensor<4x16x32xf32>, %x: tensor<4x16x32xf32>, %m: tensor<16xf32>, %v: tensor<16xf32>) -> tensor<4x16x32xf32> {
+  %dx = norm.normalize_backward %dy, %x mean(%m) var(%v) reduce [0, 2] center eps(1.0e-05, inside) {grad_input}
+      : (tensor<4x16x32xf32>, tensor<4x16x32xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<4x16x32xf32>
+  return %dx : tensor<4x16x32xf32>
+}
