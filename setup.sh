@@ -41,10 +41,22 @@ build() {
   ninja -C "$BUILD" -j "$JOBS" >/dev/null || ninja -C "$BUILD" -j 1
 }
 
+# The main job on a shipped example: compile a spec with normc into an
+# object and a header, link it into a small C app, run it. The app prints
+# the largest error against a double-precision computation of its own.
 demo() {
-  local spec="$ROOT/examples/specs/all_norms.mlir"
-  echo "== norm-opt --norm-generalize $spec"
-  "$BUILD/bin/norm-opt" --norm-generalize "$spec"
+  local spec="$ROOT/examples/specs/transformer_norms.mlir" out="$BUILD/demo"
+  mkdir -p "$out"
+  echo "== normc $spec --emit=obj -o $out/transformer_norms.o"
+  "$BUILD/bin/normc" "$spec" --emit=obj -o "$out/transformer_norms.o"
+  echo "== normc $spec --emit=header -o $out/transformer_norms.h"
+  "$BUILD/bin/normc" "$spec" --emit=header -o "$out/transformer_norms.h"
+  grep -E '^int32_t [a-z]' "$out/transformer_norms.h"
+  echo "== cc examples/direct/transformer_norms.c transformer_norms.o -o transformer_norms"
+  cc -O2 -I"$out" "$ROOT/examples/direct/transformer_norms.c" "$out/transformer_norms.o" \
+    -lm -o "$out/transformer_norms"
+  echo "== $out/transformer_norms"
+  "$out/transformer_norms"
 }
 
 # Runs lit and ctest; ends with one line "N passed, N failed" over all suites.
