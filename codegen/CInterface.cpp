@@ -40,8 +40,8 @@ public:
     workCount = module.lookupSymbol<LLVM::LLVMFuncOp>(abi.workCountSymbol());
     check = module.lookupSymbol<LLVM::LLVMFuncOp>(abi.checkSymbol());
     if (!body || !workCount || !check)
-      return module.emitError() << "kernel '" << abi.name
-                                << "' has no lowered body";
+      return module.emitError()
+             << "kernel '" << abi.name << "' has no lowered body";
     for (LLVM::LLVMFuncOp f : {body, workCount, check})
       f.setLinkage(LLVM::Linkage::Internal);
     if (abi.hasWorkspace) {
@@ -50,8 +50,8 @@ public:
       workspaceCount =
           module.lookupSymbol<LLVM::LLVMFuncOp>(abi.workspaceCountSymbol());
       if (!finalizeBody || !workspaceCount)
-        return module.emitError() << "kernel '" << abi.name
-                                  << "' has no lowered finalize step";
+        return module.emitError()
+               << "kernel '" << abi.name << "' has no lowered finalize step";
       finalizeBody.setLinkage(LLVM::Linkage::Internal);
       workspaceCount.setLinkage(LLVM::Linkage::Internal);
     }
@@ -110,9 +110,9 @@ private:
       if (i < abi.args.size()) {
         elements = constant(i64, 1);
         for (int64_t code : abi.args[i].shape)
-          elements = LLVM::MulOp::create(
-              b, loc(), elements,
-              code >= 0 ? constant(i64, code) : dims[-code - 1]);
+          elements = LLVM::MulOp::create(b, loc(), elements,
+                                         code >= 0 ? constant(i64, code)
+                                                   : dims[-code - 1]);
       }
       Value isNull = LLVM::ICmpOp::create(b, loc(), LLVM::ICmpPredicate::eq,
                                           pointer, null);
@@ -125,16 +125,15 @@ private:
   }
 
   /// Descriptors of every argument (and the workspace) for a lowered body.
-  SmallVector<Value> descriptors(ArrayRef<Value> pointers,
-                                 ArrayRef<Value> dims,
+  SmallVector<Value> descriptors(ArrayRef<Value> pointers, ArrayRef<Value> dims,
                                  Value workspaceElements) {
     SmallVector<Value> out;
     for (auto [arg, pointer] : llvm::zip(abi.args, pointers))
       appendDescriptor(out, arg, pointer, dims);
     if (abi.hasWorkspace) {
       Value ws = pointers[abi.args.size()];
-      out.append({ws, ws, constant(i64, 0), workspaceElements,
-                  constant(i64, 1)});
+      out.append(
+          {ws, ws, constant(i64, 0), workspaceElements, constant(i64, 1)});
     }
     return out;
   }
@@ -148,8 +147,7 @@ private:
   /// __normc_K_workspace(dims): scratch bytes of a backward kernel.
   void buildWorkspace() {
     auto type = LLVM::LLVMFunctionType::get(i64, {ptrType});
-    auto func =
-        LLVM::LLVMFuncOp::create(b, loc(), abi.workspaceSymbol(), type);
+    auto func = LLVM::LLVMFuncOp::create(b, loc(), abi.workspaceSymbol(), type);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(func.addEntryBlock(b));
     SmallVector<Value> dims = loadDims(func.getArgument(0));
@@ -171,8 +169,8 @@ private:
     b.setInsertionPointToStart(entry);
     SmallVector<Value> dims = loadDims(func.getArgument(1));
     Value code = LLVM::CallOp::create(b, loc(), check, dims).getResult();
-    Value failed = LLVM::ICmpOp::create(b, loc(), LLVM::ICmpPredicate::ne,
-                                        code, constant(i32, kKernelOk));
+    Value failed = LLVM::ICmpOp::create(b, loc(), LLVM::ICmpPredicate::ne, code,
+                                        constant(i32, kKernelOk));
     LLVM::CondBrOp::create(b, loc(), failed, exit, ValueRange{code},
                            checkPointers, ValueRange{});
     b.setInsertionPointToStart(checkPointers);
@@ -192,8 +190,7 @@ private:
 
   /// The packed entry point: every check, then the body on [begin, end).
   void buildPacked() {
-    auto type =
-        LLVM::LLVMFunctionType::get(i32, {ptrType, ptrType, i64, i64});
+    auto type = LLVM::LLVMFunctionType::get(i32, {ptrType, ptrType, i64, i64});
     auto func = LLVM::LLVMFuncOp::create(b, loc(), abi.packedSymbol(), type);
     OpBuilder::InsertionGuard guard(b);
     Block *entry = func.addEntryBlock(b);
@@ -207,8 +204,8 @@ private:
     Value argsPtr = func.getArgument(0);
     SmallVector<Value> dims = loadDims(func.getArgument(1));
     Value code = LLVM::CallOp::create(b, loc(), check, dims).getResult();
-    Value failed = LLVM::ICmpOp::create(b, loc(), LLVM::ICmpPredicate::ne,
-                                        code, constant(i32, kKernelOk));
+    Value failed = LLVM::ICmpOp::create(b, loc(), LLVM::ICmpPredicate::ne, code,
+                                        constant(i32, kKernelOk));
     LLVM::CondBrOp::create(b, loc(), failed, exit, ValueRange{code},
                            computeRange, ValueRange{});
 
@@ -219,11 +216,11 @@ private:
     Value zero = constant(i64, 0);
     Value begin = LLVM::SMaxOp::create(b, loc(), func.getArgument(2), zero);
     Value end = LLVM::SMinOp::create(b, loc(), func.getArgument(3), work);
-    Value empty = LLVM::ICmpOp::create(b, loc(), LLVM::ICmpPredicate::sge,
-                                       begin, end);
+    Value empty =
+        LLVM::ICmpOp::create(b, loc(), LLVM::ICmpPredicate::sge, begin, end);
     Value ok = constant(i32, kKernelOk);
-    LLVM::CondBrOp::create(b, loc(), empty, exit, ValueRange{ok},
-                           checkPointers, ValueRange{});
+    LLVM::CondBrOp::create(b, loc(), empty, exit, ValueRange{ok}, checkPointers,
+                           ValueRange{});
 
     // A null pointer is only an error for a tensor with elements (an empty
     // batch may come with null data).
@@ -272,8 +269,8 @@ private:
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(func.addEntryBlock(b));
     unsigned numArgs = abi.args.size();
-    Value argsArray = LLVM::AllocaOp::create(
-        b, loc(), ptrType, ptrType, constant(i64, numArgs + 1));
+    Value argsArray = LLVM::AllocaOp::create(b, loc(), ptrType, ptrType,
+                                             constant(i64, numArgs + 1));
     Value dimsArray = LLVM::AllocaOp::create(
         b, loc(), ptrType, i64, constant(i64, std::max(1u, abi.numDims)));
     for (unsigned i = 0; i < numArgs; ++i) {
@@ -340,8 +337,8 @@ private:
     LLVM::BrOp::create(b, loc(), ValueRange{finalCode}, release);
     b.setInsertionPointToStart(release);
     LLVM::CallOp::create(b, loc(),
-                         getOrDeclare("free", LLVM::LLVMVoidType::get(
-                                                  b.getContext()),
+                         getOrDeclare("free",
+                                      LLVM::LLVMVoidType::get(b.getContext()),
                                       {ptrType}),
                          ValueRange{scratch});
     LLVM::BrOp::create(b, loc(), ValueRange{release->getArgument(0)}, exit);

@@ -20,7 +20,8 @@ norm::createTargetMachine(const TargetOptions &options, std::string &error) {
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
   llvm::Triple triple("x86_64-unknown-linux-gnu");
-  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  const llvm::Target *target =
+      llvm::TargetRegistry::lookupTarget(triple, error);
   if (!target)
     return nullptr;
   std::string cpu = options.cpu;
@@ -42,10 +43,11 @@ norm::createTargetMachine(const TargetOptions &options, std::string &error) {
   }
   llvm::TargetOptions targetOptions;
   std::optional<llvm::Reloc::Model> reloc = llvm::Reloc::PIC_;
-  llvm::CodeGenOptLevel level = options.optLevel == 0 ? llvm::CodeGenOptLevel::None
-                                : options.optLevel == 1 ? llvm::CodeGenOptLevel::Less
-                                : options.optLevel == 2 ? llvm::CodeGenOptLevel::Default
-                                                        : llvm::CodeGenOptLevel::Aggressive;
+  llvm::CodeGenOptLevel level =
+      options.optLevel == 0   ? llvm::CodeGenOptLevel::None
+      : options.optLevel == 1 ? llvm::CodeGenOptLevel::Less
+      : options.optLevel == 2 ? llvm::CodeGenOptLevel::Default
+                              : llvm::CodeGenOptLevel::Aggressive;
   return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
       triple, cpu, features, targetOptions, reloc, std::nullopt, level));
 }
@@ -53,13 +55,12 @@ norm::createTargetMachine(const TargetOptions &options, std::string &error) {
 int64_t norm::chooseVectorLength(const llvm::TargetMachine &machine) {
   llvm::StringRef features = machine.getTargetFeatureString();
   llvm::StringRef cpu = machine.getTargetCPU();
-  bool avx512 = features.contains("+avx512f") ||
-                (features.empty() && (cpu == "x86-64-v4" ||
-                                      cpu.contains("avx512") ||
-                                      cpu == "sapphirerapids" ||
-                                      cpu == "skylake-avx512" ||
-                                      cpu == "icelake-server" ||
-                                      cpu == "znver4" || cpu == "znver5"));
+  bool avx512 =
+      features.contains("+avx512f") ||
+      (features.empty() &&
+       (cpu == "x86-64-v4" || cpu.contains("avx512") ||
+        cpu == "sapphirerapids" || cpu == "skylake-avx512" ||
+        cpu == "icelake-server" || cpu == "znver4" || cpu == "znver5"));
   return avx512 ? 64 : 32;
 }
 
@@ -84,7 +85,8 @@ norm::translateAndOptimize(ModuleOp module, llvm::LLVMContext &context,
     if (!machine.getTargetFeatureString().empty())
       function.addFnAttr("target-features", machine.getTargetFeatureString());
   }
-  auto optimize = makeOptimizingTransformer(optLevel, /*sizeLevel=*/0, &machine);
+  auto optimize =
+      makeOptimizingTransformer(optLevel, /*sizeLevel=*/0, &machine);
   if (llvm::Error err = optimize(llvmModule.get())) {
     error = llvm::toString(std::move(err));
     return nullptr;

@@ -28,10 +28,11 @@ int64_t chooseVectorLength(const llvm::TargetMachine &machine);
 
 /// Translates a module in the LLVM dialect to LLVM IR and optimizes it for
 /// `machine`.
-std::unique_ptr<llvm::Module>
-translateAndOptimize(ModuleOp module, llvm::LLVMContext &context,
-                     llvm::TargetMachine &machine, unsigned optLevel,
-                     std::string &error);
+std::unique_ptr<llvm::Module> translateAndOptimize(ModuleOp module,
+                                                   llvm::LLVMContext &context,
+                                                   llvm::TargetMachine &machine,
+                                                   unsigned optLevel,
+                                                   std::string &error);
 
 /// Writes assembly or an object file.
 bool emitMachineCode(llvm::Module &module, llvm::TargetMachine &machine,

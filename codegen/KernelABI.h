@@ -68,9 +68,7 @@ struct KernelABI {
   std::string workspaceCountSymbol() const {
     return "__normc_" + name + "_wscount";
   }
-  std::string finalizeSymbol() const {
-    return "__normc_" + name + "_finalize";
-  }
+  std::string finalizeSymbol() const { return "__normc_" + name + "_finalize"; }
   std::string finalizeBodySymbol() const {
     return "__normc_" + name + "_finalizebody";
   }

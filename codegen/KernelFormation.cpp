@@ -10,8 +10,8 @@
 #include "codegen/NormalizeToLoops.h"
 #include "codegen/Passes.h"
 #include "dialect/NormOps.h"
-#include "passes/Passes.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "passes/Passes.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -121,11 +121,13 @@ LogicalResult nameRoles(func::FuncOp func, NormalizationOpInterface op,
                         Roles &roles) {
   NormOperands in = op.getNormOperands();
   NormResults out = op.getNormResults();
-  std::pair<Value, const char *> inputs[] = {
-      {in.input, "x"},           {in.gamma, "gamma"},
-      {in.beta, "beta"},         {in.givenMean, "mean"},
-      {in.givenVar, "var"},      {in.runningMean, "running_mean"},
-      {in.runningVar, "running_var"}};
+  std::pair<Value, const char *> inputs[] = {{in.input, "x"},
+                                             {in.gamma, "gamma"},
+                                             {in.beta, "beta"},
+                                             {in.givenMean, "mean"},
+                                             {in.givenVar, "var"},
+                                             {in.runningMean, "running_mean"},
+                                             {in.runningVar, "running_var"}};
   for (BlockArgument arg : func.getArguments()) {
     std::string name = "unused" + std::to_string(arg.getArgNumber());
     for (auto [value, role] : inputs)
@@ -148,8 +150,8 @@ LogicalResult nameRoles(func::FuncOp func, NormalizationOpInterface op,
       if (value && value == operand.get())
         name = role;
     if (name.empty()) {
-      ret.emitError() << "kernel '" << func.getSymName() << "': returned value #"
-                      << operand.getOperandNumber()
+      ret.emitError() << "kernel '" << func.getSymName()
+                      << "': returned value #" << operand.getOperandNumber()
                       << " is not a result of the norm op";
       return failure();
     }
@@ -336,8 +338,8 @@ struct NormFormKernelsPass
         return failure();
       }
       returned[role] = true;
-      ArrayRef<int64_t> codes =
-          role == 0 ? ArrayRef<int64_t>(xCodes) : ArrayRef<int64_t>(affineCodes);
+      ArrayRef<int64_t> codes = role == 0 ? ArrayRef<int64_t>(xCodes)
+                                          : ArrayRef<int64_t>(affineCodes);
       abi.args.push_back({outputs[role].second, true, dtypeName(elementType),
                           llvm::to_vector(codes), ""});
       memrefTypes.push_back(memrefFor(codes, elementType));
@@ -369,8 +371,8 @@ struct NormFormKernelsPass
     };
     {
       OpBuilder::InsertionGuard guard(b);
-      func::FuncOp body = makeFunc(abi.bodySymbol(),
-                                   {b.getIndexType(), b.getIndexType()});
+      func::FuncOp body =
+          makeFunc(abi.bodySymbol(), {b.getIndexType(), b.getIndexType()});
       Block *entry = body.addEntryBlock();
       b.setInsertionPointToStart(entry);
       bindArgs(entry);
@@ -409,9 +411,8 @@ struct NormFormKernelsPass
       Value elements = emitBackwardWorkspaceSize(
           b, desc, inputSizes(b, xCodes, size.getArguments()), numPartials,
           options);
-      func::ReturnOp::create(
-          b,
-          ValueRange{arith::IndexCastOp::create(b, b.getI64Type(), elements)});
+      func::ReturnOp::create(b, ValueRange{arith::IndexCastOp::create(
+                                    b, b.getI64Type(), elements)});
     }
     desc.momentum.reset();
     emitCheck(b, abi, desc, xCodes);
@@ -493,13 +494,13 @@ struct NormFormKernelsPass
                      const NormDescription &desc, Type elementType,
                      ArrayRef<int64_t> xCodes) {
     OpBuilder::InsertionGuard guard(b);
-    func::FuncOp func = declareDimsFunc(b, abi.workCountSymbol(),
-                                        abi.numDims, b.getI64Type());
+    func::FuncOp func =
+        declareDimsFunc(b, abi.workCountSymbol(), abi.numDims, b.getI64Type());
     LoopEmitOptions options;
     options.vectorLength = vectorLength;
-    Value count = emitWorkItemCount(
-        b, desc, elementType,
-        inputSizes(b, xCodes, func.getArguments()), options);
+    Value count =
+        emitWorkItemCount(b, desc, elementType,
+                          inputSizes(b, xCodes, func.getArguments()), options);
     func::ReturnOp::create(
         b, ValueRange{arith::IndexCastOp::create(b, b.getI64Type(), count)});
   }
@@ -509,8 +510,8 @@ struct NormFormKernelsPass
   void emitCheck(ImplicitLocOpBuilder &b, const KernelABI &abi,
                  const NormDescription &desc, ArrayRef<int64_t> xCodes) {
     OpBuilder::InsertionGuard guard(b);
-    func::FuncOp func = declareDimsFunc(b, abi.checkSymbol(), abi.numDims,
-                                        b.getI32Type());
+    func::FuncOp func =
+        declareDimsFunc(b, abi.checkSymbol(), abi.numDims, b.getI32Type());
     Value zero64 = arith::ConstantIntOp::create(b, 0, 64);
     Value bad = arith::ConstantIntOp::create(b, 0, 1);
     for (Value dim : func.getArguments())
@@ -528,25 +529,26 @@ struct NormFormKernelsPass
       Value groups = arith::ConstantIndexOp::create(b, *desc.numGroups);
       Value rem = arith::RemUIOp::create(b, sizes[*desc.groupDim], groups);
       bad = arith::OrIOp::create(
-          b, bad, arith::CmpIOp::create(b, arith::CmpIPredicate::ne, rem, zero));
+          b, bad,
+          arith::CmpIOp::create(b, arith::CmpIPredicate::ne, rem, zero));
     }
     // A statistic over nothing: only an error when statistics are computed
     // (given statistics make the op elementwise).
     Value reduced = emitReductionCount(b, desc, sizes);
-    Value keptEmpty = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                            reduced, zero);
+    Value keptEmpty =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::eq, reduced, zero);
     Value keptCount = keptProduct(b, desc, sizes);
-    Value hasStats = arith::CmpIOp::create(b, arith::CmpIPredicate::ne,
-                                           keptCount, zero);
+    Value hasStats =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ne, keptCount, zero);
     if (!desc.givenStats)
-      bad = arith::OrIOp::create(
-          b, bad, arith::AndIOp::create(b, keptEmpty, hasStats));
+      bad = arith::OrIOp::create(b, bad,
+                                 arith::AndIOp::create(b, keptEmpty, hasStats));
     // The unbiased running variance divides by M - 1 (PyTorch rejects a
     // single value per channel in training too).
     if (desc.momentum) {
-      Value single = arith::CmpIOp::create(
-          b, arith::CmpIPredicate::ult, reduced,
-          arith::ConstantIndexOp::create(b, 2));
+      Value single =
+          arith::CmpIOp::create(b, arith::CmpIPredicate::ult, reduced,
+                                arith::ConstantIndexOp::create(b, 2));
       bad = arith::OrIOp::create(b, bad,
                                  arith::AndIOp::create(b, single, hasStats));
     }

@@ -33,8 +33,7 @@ class LoopEmitter {
 public:
   LoopEmitter(ImplicitLocOpBuilder &b, const NormDescription &desc,
               const LoopEmitOptions &options, int64_t inputRank)
-      : b(b), desc(desc),
-        layout(CanonicalLayout::get(desc, inputRank)) {
+      : b(b), desc(desc), layout(CanonicalLayout::get(desc, inputRank)) {
     (void)options;
   }
 
@@ -104,19 +103,18 @@ protected:
   ImplicitLocOpBuilder &b;
   const NormDescription &desc;
   CanonicalLayout layout;
-  NormBuffers buf;                // canonical views
-  SmallVector<Value> sizes;       // canonical sizes
+  NormBuffers buf;          // canonical views
+  SmallVector<Value> sizes; // canonical sizes
   bool lane = false;
-  int64_t vl = 0;                 // lanes per accumulator vector
+  int64_t vl = 0; // lanes per accumulator vector
   Type elementType, storageType, accType, wideType;
   VectorType accVector;
-  Value reductionCount;           // M, in the wide type
+  Value reductionCount; // M, in the wide type
   // Per work item.
   SmallVector<Value> keptIndices; // input indices; reduced dims unset
   SmallVector<Value> statIndices;
   Value laneMask;
 };
-
 
 } // namespace mlir::norm::detail
 

@@ -11,7 +11,8 @@
 //           mg  = Sg / M,  mgx = (Sgx - c * Sg) / M
 //           k   = -2 rstd'(var) / rstd^2
 //               = rstd                      eps inside  (rstd = 1/sqrt(v+eps))
-//               = rstd / sqrt(Sxx/M - c^2)  eps outside (rstd = 1/(sqrt(v)+eps)),
+//               = rstd / sqrt(Sxx/M - c^2)  eps outside (rstd =
+//               1/(sqrt(v)+eps)),
 //                                           i.e. 1/sqrt(var)
 //   pass B  dx = rstd * (g - mg) - k * (xhat - c) * mgx   (centered)
 //              = rstd * g - k * xhat * mgx                (not centered)
@@ -45,15 +46,13 @@ Value norm::emitBackwardChunkCount(ImplicitLocOpBuilder &b,
                                    ValueRange inputSizes,
                                    const LoopEmitOptions &options) {
   // Backward computes in f64: its work items use the f64 vector length.
-  Value items =
-      emitWorkItemCount(b, desc, b.getF64Type(), inputSizes, options);
+  Value items = emitWorkItemCount(b, desc, b.getF64Type(), inputSizes, options);
   return arith::MinUIOp::create(
       b, items, arith::ConstantIndexOp::create(b, kMaxBackwardChunks));
 }
 
 /// Elements of gamma: the input sizes at the affine dims.
-static Value gammaElements(ImplicitLocOpBuilder &b,
-                           const NormDescription &desc,
+static Value gammaElements(ImplicitLocOpBuilder &b, const NormDescription &desc,
                            ValueRange inputSizes) {
   Value count = arith::ConstantIndexOp::create(b, 1);
   for (int64_t dim : desc.affineDims)
@@ -97,8 +96,8 @@ private:
   Value zeroMasked(Value v, Value mask);
 
   Value dy, dx, workspace;
-  Value gammaCount;     // G
-  Value chunkBase;      // workspace offset of the current chunk
+  Value gammaCount; // G
+  Value chunkBase;  // workspace offset of the current chunk
   int64_t numPartials = 0;
   int64_t dgammaSlot = -1, dbetaSlot = -1;
   bool wantDx = false;
@@ -158,11 +157,11 @@ void BackwardEmitter::addPartial(int64_t which, Value contribution,
   if (layout.dims.back().affine) {
     // One partial per lane: a vector read-modify-write.
     auto type = cast<VectorType>(contribution.getType());
-    Value old = mask ? (Value)vector::MaskedLoadOp::create(
-                           b, type, workspace, ValueRange{at}, mask,
-                           constant(type, 0.0))
-                     : (Value)vector::LoadOp::create(b, type, workspace,
-                                                     ValueRange{at});
+    Value old =
+        mask
+            ? (Value)vector::MaskedLoadOp::create(
+                  b, type, workspace, ValueRange{at}, mask, constant(type, 0.0))
+            : (Value)vector::LoadOp::create(b, type, workspace, ValueRange{at});
     Value sum = arith::AddFOp::create(b, old, contribution);
     if (mask)
       vector::MaskedStoreOp::create(b, workspace, ValueRange{at}, mask, sum);
@@ -172,9 +171,9 @@ void BackwardEmitter::addPartial(int64_t which, Value contribution,
   }
   // Every lane belongs to the same gamma element. Masked-off lanes hold
   // zeros (loads pass 0 through and dy = 0 there).
-  Value total = vector::ReductionOp::create(b, vector::CombiningKind::ADD,
-                                            contribution,
-                                            arith::FastMathFlags::reassoc);
+  Value total =
+      vector::ReductionOp::create(b, vector::CombiningKind::ADD, contribution,
+                                  arith::FastMathFlags::reassoc);
   Value old = memref::LoadOp::create(b, workspace, ValueRange{at});
   memref::StoreOp::create(b, arith::AddFOp::create(b, old, total), workspace,
                           ValueRange{at});
@@ -220,8 +219,8 @@ void BackwardEmitter::processItem() {
   Value rstdOverScale =
       scale ? (Value)arith::DivFOp::create(b, rstd, scale) : rstd;
   Value rstdVec = toVector(rstdOverScale);
-  Value meanVec = toVector(
-      scale ? (Value)arith::MulFOp::create(b, mean, scale) : mean);
+  Value meanVec =
+      toVector(scale ? (Value)arith::MulFOp::create(b, mean, scale) : mean);
 
   auto xhatOf = [&](ArrayRef<Value> indices, Value mask) {
     Value x = loadInput(buf.input, indices, mask);
@@ -247,8 +246,8 @@ void BackwardEmitter::processItem() {
   // dx is a small difference of large terms (tiny sets, eps outside).
   bool outside = desc.epsPlacement == EpsPlacement::Outside;
   Value c = zeroStat, mg = zeroStat, mgx = zeroStat, k = zeroStat;
-  Value ratio = one;        // exact rstd / saved rstd
-  Value rstdExact = rstd;   // given statistics: rstd is exact already
+  Value ratio = one;      // exact rstd / saved rstd
+  Value rstdExact = rstd; // given statistics: rstd is exact already
   if (!desc.givenStats) {
     Value zero = constant(accVector, 0.0);
     SmallVector<Value> sums = forEachVector(
@@ -262,8 +261,8 @@ void BackwardEmitter::processItem() {
                                           arith::MulFOp::create(b, g, xhat));
           if (desc.center)
             next[2] = arith::AddFOp::create(b, accs[2], xhat);
-          next[3] = arith::AddFOp::create(
-              b, accs[3], arith::MulFOp::create(b, xhat, xhat));
+          next[3] = arith::AddFOp::create(b, accs[3],
+                                          arith::MulFOp::create(b, xhat, xhat));
           return next;
         });
     Value m = lane ? toVector(reductionCount) : reductionCount;
@@ -303,8 +302,8 @@ void BackwardEmitter::processItem() {
     } else {
       // k = 1/sqrt(var) = rstd' / std(xhat'); a constant set has xhat = 0
       // and contributes nothing, so k = 0 there instead of inf.
-      Value positive = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT,
-                                             stdHat, zeroStat);
+      Value positive =
+          arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, stdHat, zeroStat);
       k = arith::SelectOp::create(
           b, positive, arith::DivFOp::create(b, rstd, stdHat), zeroStat);
     }
@@ -315,12 +314,10 @@ void BackwardEmitter::processItem() {
         kVec = toVector(k), ratioVec = toVector(ratio),
         rstdExactVec = toVector(rstdExact);
   forEachVector(
-      keptIndices, 0, {},
-      [&](ArrayRef<Value> indices, Value mask, ValueRange) {
+      keptIndices, 0, {}, [&](ArrayRef<Value> indices, Value mask, ValueRange) {
         Value dyVec = loadInput(dy, indices, mask);
         Value xhat = arith::MulFOp::create(
-            b, arith::SubFOp::create(b, xhatOf(indices, mask), cVec),
-            ratioVec);
+            b, arith::SubFOp::create(b, xhatOf(indices, mask), cVec), ratioVec);
         if (wantDx) {
           Value g = gOf(dyVec, indices, mask);
           Value result;
@@ -331,14 +328,14 @@ void BackwardEmitter::processItem() {
                 desc.center ? (Value)arith::SubFOp::create(b, g, mgVec) : g;
             result = arith::SubFOp::create(
                 b, arith::MulFOp::create(b, rstdExactVec, centered),
-                arith::MulFOp::create(
-                    b, kVec, arith::MulFOp::create(b, xhat, mgxVec)));
+                arith::MulFOp::create(b, kVec,
+                                      arith::MulFOp::create(b, xhat, mgxVec)));
           }
           storeOutput(result, indices, mask);
         }
         if (dgammaSlot >= 0)
-          addPartial(dgammaSlot, arith::MulFOp::create(b, dyVec, xhat),
-                     indices, mask);
+          addPartial(dgammaSlot, arith::MulFOp::create(b, dyVec, xhat), indices,
+                     mask);
         if (dbetaSlot >= 0)
           addPartial(dbetaSlot, dyVec, indices, mask);
         return SmallVector<Value>();
@@ -350,8 +347,8 @@ void BackwardEmitter::emitChunks(const NormBackwardBuffers &buffers,
                                  const LoopEmitOptions &options) {
   setup(buffers, options);
   Value items = itemCount();
-  Value chunks = arith::MinUIOp::create(b, items,
-                                        indexConstant(kMaxBackwardChunks));
+  Value chunks =
+      arith::MinUIOp::create(b, items, indexConstant(kMaxBackwardChunks));
   Value perChunk = b.createOrFold<arith::MulIOp>(
       gammaCount, indexConstant(std::max<int64_t>(numPartials, 1)));
   buildFor(begin, end, indexConstant(1), {}, [&](Value chunk, ValueRange) {
@@ -398,30 +395,30 @@ void BackwardEmitter::emitFinalize(const NormBackwardBuffers &buffers,
       ReassociationIndices all;
       for (int64_t d = 0; d < type.getRank(); ++d)
         all.push_back(d);
-      result = memref::CollapseShapeOp::create(b, result,
-                                               ArrayRef<ReassociationIndices>{all});
+      result = memref::CollapseShapeOp::create(
+          b, result, ArrayRef<ReassociationIndices>{all});
     }
-    Value slotBase = b.createOrFold<arith::MulIOp>(indexConstant(slot),
-                                                   gammaCount);
-    buildFor(indexConstant(0), gammaCount, indexConstant(1), {},
-             [&](Value j, ValueRange) {
-               Value total = buildFor(
-                   indexConstant(0), numChunks, indexConstant(1),
-                   {constant(wideType, 0.0)},
-                   [&](Value p, ValueRange acc) -> SmallVector<Value> {
-                     Value at = arith::AddIOp::create(
-                         b, arith::AddIOp::create(
-                                b, arith::MulIOp::create(b, p, perChunk),
-                                slotBase),
-                         j);
-                     Value part = memref::LoadOp::create(b, workspace,
-                                                         ValueRange{at});
-                     return {arith::AddFOp::create(b, acc[0], part)};
-                   })[0];
-               memref::StoreOp::create(b, encodeData(total), result,
-                                       ValueRange{j});
-               return SmallVector<Value>();
-             });
+    Value slotBase =
+        b.createOrFold<arith::MulIOp>(indexConstant(slot), gammaCount);
+    buildFor(
+        indexConstant(0), gammaCount, indexConstant(1), {},
+        [&](Value j, ValueRange) {
+          Value total = buildFor(
+              indexConstant(0), numChunks, indexConstant(1),
+              {constant(wideType, 0.0)},
+              [&](Value p, ValueRange acc) -> SmallVector<Value> {
+                Value at = arith::AddIOp::create(
+                    b,
+                    arith::AddIOp::create(
+                        b, arith::MulIOp::create(b, p, perChunk), slotBase),
+                    j);
+                Value part =
+                    memref::LoadOp::create(b, workspace, ValueRange{at});
+                return {arith::AddFOp::create(b, acc[0], part)};
+              })[0];
+          memref::StoreOp::create(b, encodeData(total), result, ValueRange{j});
+          return SmallVector<Value>();
+        });
   };
   if (buffers.gradGamma)
     finalize(buffers.gradGamma, dgammaSlot);
@@ -437,8 +434,8 @@ void norm::emitNormalizeBackwardLoops(ImplicitLocOpBuilder &b,
                                       Value begin, Value end,
                                       const LoopEmitOptions &options) {
   int64_t rank = cast<MemRefType>(buffers.input.getType()).getRank();
-  BackwardEmitter(b, desc, options, rank).emitChunks(buffers, begin, end,
-                                                     options);
+  BackwardEmitter(b, desc, options, rank)
+      .emitChunks(buffers, begin, end, options);
 }
 
 void norm::emitNormalizeBackwardFinalize(ImplicitLocOpBuilder &b,
@@ -447,6 +444,6 @@ void norm::emitNormalizeBackwardFinalize(ImplicitLocOpBuilder &b,
                                          Value numChunks,
                                          const LoopEmitOptions &options) {
   int64_t rank = cast<MemRefType>(buffers.input.getType()).getRank();
-  BackwardEmitter(b, desc, options, rank).emitFinalize(buffers, numChunks,
-                                                       options);
+  BackwardEmitter(b, desc, options, rank)
+      .emitFinalize(buffers, numChunks, options);
 }

@@ -150,7 +150,7 @@ static SmallVector<Value> getCanonicalSizes(ImplicitLocOpBuilder &b,
 }
 
 int64_t norm::detail::statsVectorLength(Type accType,
-                                 const LoopEmitOptions &options) {
+                                        const LoopEmitOptions &options) {
   return accType.isF64() ? std::max<int64_t>(1, options.vectorLength / 2)
                          : options.vectorLength;
 }
@@ -389,18 +389,20 @@ SmallVector<Value> LoopEmitter::buildBlockedFor(
   if (inits.empty())
     return buildFor(lb, ub, step, inits, body);
   Value span = b.createOrFold<arith::MulIOp>(step, indexConstant(kBlock));
-  return buildFor(lb, ub, span, inits, [&](Value blockStart, ValueRange totals) {
-    Value blockEnd = arith::MinUIOp::create(
-        b, arith::AddIOp::create(b, blockStart, span), ub);
-    SmallVector<Value> zeros;
-    for (Value total : totals)
-      zeros.push_back(constant(total.getType(), 0.0));
-    SmallVector<Value> partial = buildFor(blockStart, blockEnd, step, zeros, body);
-    SmallVector<Value> sums;
-    for (auto [total, part] : llvm::zip(totals, partial))
-      sums.push_back(arith::AddFOp::create(b, total, part));
-    return sums;
-  });
+  return buildFor(lb, ub, span, inits,
+                  [&](Value blockStart, ValueRange totals) {
+                    Value blockEnd = arith::MinUIOp::create(
+                        b, arith::AddIOp::create(b, blockStart, span), ub);
+                    SmallVector<Value> zeros;
+                    for (Value total : totals)
+                      zeros.push_back(constant(total.getType(), 0.0));
+                    SmallVector<Value> partial =
+                        buildFor(blockStart, blockEnd, step, zeros, body);
+                    SmallVector<Value> sums;
+                    for (auto [total, part] : llvm::zip(totals, partial))
+                      sums.push_back(arith::AddFOp::create(b, total, part));
+                    return sums;
+                  });
 }
 
 /// Visits every vector of the current work item's reduced set: scalar loops
@@ -419,10 +421,10 @@ SmallVector<Value> LoopEmitter::forEachVector(SmallVector<Value> indices,
         b.createOrFold<arith::DivUIOp>(size, step), step);
     SmallVector<Value> results =
         buildBlockedFor(indexConstant(0), mainEnd, step, accs,
-                 [&](Value j, ValueRange iterAccs) {
-                   indices[inner] = j;
-                   return body(indices, Value(), iterAccs);
-                 });
+                        [&](Value j, ValueRange iterAccs) {
+                          indices[inner] = j;
+                          return body(indices, Value(), iterAccs);
+                        });
     std::optional<int64_t> staticSize = getConstantIntValue(size);
     if (staticSize && *staticSize % vl == 0)
       return results;
@@ -450,10 +452,10 @@ SmallVector<Value> LoopEmitter::forEachVector(SmallVector<Value> indices,
   auto loop = lane && innermostReduced ? &LoopEmitter::buildBlockedFor
                                        : &LoopEmitter::buildFor;
   return (this->*loop)(indexConstant(0), sizes[dim], indexConstant(1), accs,
-                  [&](Value i, ValueRange iterAccs) {
-                    indices[dim] = i;
-                    return forEachVector(indices, dim + 1, iterAccs, body);
-                  });
+                       [&](Value i, ValueRange iterAccs) {
+                         indices[dim] = i;
+                         return forEachVector(indices, dim + 1, iterAccs, body);
+                       });
 }
 
 Value LoopEmitter::reduce(Value acc) {
@@ -467,17 +469,16 @@ Value LoopEmitter::reduce(Value acc) {
 
 Value LoopEmitter::isNonFinite(Value stat) {
   Value magnitude = math::AbsFOp::create(b, stat);
-  Value finite =
-      arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, magnitude,
-                            constant(stat.getType(), INFINITY));
+  Value finite = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, magnitude,
+                                       constant(stat.getType(), INFINITY));
   Value bad = arith::XOrIOp::create(
       b, finite,
-      arith::ConstantOp::create(b, finite.getType(),
-                                isa<VectorType>(finite.getType())
-                                    ? (TypedAttr)DenseElementsAttr::get(
-                                          cast<ShapedType>(finite.getType()),
-                                          true)
-                                    : (TypedAttr)b.getBoolAttr(true)));
+      arith::ConstantOp::create(
+          b, finite.getType(),
+          isa<VectorType>(finite.getType())
+              ? (TypedAttr)DenseElementsAttr::get(
+                    cast<ShapedType>(finite.getType()), true)
+              : (TypedAttr)b.getBoolAttr(true)));
   if (lane)
     bad = vector::ReductionOp::create(b, vector::CombiningKind::OR, bad);
   return bad;
@@ -493,8 +494,8 @@ std::pair<Value, Value> LoopEmitter::accumulate(Type acc, Value scale,
   Value zero = constant(VectorType::get({vl}, acc), 0.0);
   Value m = castFloat(reductionCount, acc);
   auto centered = [&](Value x, Value mask, Value offsetVec) {
-    Value d = arith::SubFOp::create(
-        b, arith::MulFOp::create(b, x, scaleVec), shiftVec);
+    Value d = arith::SubFOp::create(b, arith::MulFOp::create(b, x, scaleVec),
+                                    shiftVec);
     if (offsetVec)
       d = arith::SubFOp::create(b, d, offsetVec);
     // Tail lanes of a row must not contribute.
@@ -515,14 +516,14 @@ std::pair<Value, Value> LoopEmitter::accumulate(Type acc, Value scale,
     offset = arith::DivFOp::create(b, reduce(sum), lane ? toVector(m) : m);
   }
   Value offsetVec = desc.center ? toVector(offset) : Value();
-  Value squares = forEachVector(
-      keptIndices, 0, {zero},
-      [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
-        Value x = loadInput(buf.input, indices, mask, acc);
-        Value d = centered(x, mask, offsetVec);
-        return SmallVector<Value>{arith::AddFOp::create(
-            b, accs[0], arith::MulFOp::create(b, d, d))};
-      })[0];
+  Value squares =
+      forEachVector(keptIndices, 0, {zero},
+                    [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
+                      Value x = loadInput(buf.input, indices, mask, acc);
+                      Value d = centered(x, mask, offsetVec);
+                      return SmallVector<Value>{arith::AddFOp::create(
+                          b, accs[0], arith::MulFOp::create(b, d, d))};
+                    })[0];
   return {offset, reduce(squares)};
 }
 
@@ -564,7 +565,9 @@ ItemStats LoopEmitter::computeStats() {
           auto [o, q] = accumulate(wideType, scale, shift);
           return {scale, o, q};
         },
-        [&]() -> SmallVector<Value> { return {one, offset, squares}; });
+        [&]() -> SmallVector<Value> {
+          return {one, offset, squares};
+        });
     scaleW = chosen[0];
     offsetW = chosen[1];
     squaresW = chosen[2];
@@ -580,11 +583,11 @@ ItemStats LoopEmitter::computeStats() {
   Value denominator;
   if (desc.epsPlacement == EpsPlacement::Inside)
     denominator = math::SqrtOp::create(
-        b, arith::AddFOp::create(
-               b, varScaledW, arith::MulFOp::create(b, epsScaled, scaleW)));
+        b, arith::AddFOp::create(b, varScaledW,
+                                 arith::MulFOp::create(b, epsScaled, scaleW)));
   else
-    denominator = arith::AddFOp::create(
-        b, math::SqrtOp::create(b, varScaledW), epsScaled);
+    denominator = arith::AddFOp::create(b, math::SqrtOp::create(b, varScaledW),
+                                        epsScaled);
   // rstd / s, and rstd itself.
   Value rstdScaledW = arith::DivFOp::create(b, one, denominator);
   Value rstdW = arith::MulFOp::create(b, rstdScaledW, scaleW);
@@ -605,8 +608,8 @@ ItemStats LoopEmitter::computeStats() {
           arith::MulFOp::create(b, momentum, batch));
     };
     // Unbiased variance: var * M / (M - 1), unscaled.
-    Value var = arith::DivFOp::create(
-        b, varScaledW, arith::MulFOp::create(b, scaleW, scaleW));
+    Value var = arith::DivFOp::create(b, varScaledW,
+                                      arith::MulFOp::create(b, scaleW, scaleW));
     Value unbiased = arith::DivFOp::create(
         b, arith::MulFOp::create(b, var, m),
         arith::SubFOp::create(b, m, constant(m.getType(), 1.0)));
@@ -637,12 +640,12 @@ ItemStats LoopEmitter::computeStats() {
   // Ratios of scales first: the unscaled offset or rstd may not be
   // representable even when the rescaled one is.
   Value rescale = arith::DivFOp::create(b, passScaleW, scaleW);
-  stats.offset = desc.center ? castFloat(arith::MulFOp::create(b, offsetW,
-                                                               rescale),
-                                         accType)
-                             : Value();
-  stats.rstdScaled = castFloat(
-      arith::DivFOp::create(b, rstdScaledW, rescale), accType);
+  stats.offset =
+      desc.center
+          ? castFloat(arith::MulFOp::create(b, offsetW, rescale), accType)
+          : Value();
+  stats.rstdScaled =
+      castFloat(arith::DivFOp::create(b, rstdScaledW, rescale), accType);
   return stats;
 }
 
@@ -653,8 +656,7 @@ ItemStats LoopEmitter::givenStats() {
   Value denominator =
       desc.epsPlacement == EpsPlacement::Inside
           ? (Value)math::SqrtOp::create(b, arith::AddFOp::create(b, varW, eps))
-          : (Value)arith::AddFOp::create(b, math::SqrtOp::create(b, varW),
-                                         eps);
+          : (Value)arith::AddFOp::create(b, math::SqrtOp::create(b, varW), eps);
   Value rstdW =
       arith::DivFOp::create(b, constant(statType(wideType), 1.0), denominator);
   ItemStats stats;
@@ -670,29 +672,27 @@ void LoopEmitter::normalize(const ItemStats &stats) {
     return;
   bool scaled = !desc.givenStats;
   Value scaleVec = scaled ? toVector(stats.scale) : Value();
-  Value shiftVec = (desc.center || desc.givenStats) ? toVector(stats.shift)
-                                                     : Value();
+  Value shiftVec =
+      (desc.center || desc.givenStats) ? toVector(stats.shift) : Value();
   Value offsetVec = stats.offset ? toVector(stats.offset) : Value();
   Value rstdVec = toVector(stats.rstdScaled);
-  forEachVector(keptIndices, 0, {},
-                [&](ArrayRef<Value> indices, Value mask, ValueRange) {
-                  Value v = loadInput(buf.input, indices, mask);
-                  if (scaleVec)
-                    v = arith::MulFOp::create(b, v, scaleVec);
-                  if (shiftVec)
-                    v = arith::SubFOp::create(b, v, shiftVec);
-                  if (offsetVec)
-                    v = arith::SubFOp::create(b, v, offsetVec);
-                  v = arith::MulFOp::create(b, v, rstdVec);
-                  if (buf.gamma)
-                    v = arith::MulFOp::create(
-                        b, v, loadGamma(buf.gamma, indices, mask));
-                  if (buf.beta)
-                    v = arith::AddFOp::create(
-                        b, v, loadGamma(buf.beta, indices, mask));
-                  storeOutput(v, indices, mask);
-                  return SmallVector<Value>();
-                });
+  forEachVector(
+      keptIndices, 0, {}, [&](ArrayRef<Value> indices, Value mask, ValueRange) {
+        Value v = loadInput(buf.input, indices, mask);
+        if (scaleVec)
+          v = arith::MulFOp::create(b, v, scaleVec);
+        if (shiftVec)
+          v = arith::SubFOp::create(b, v, shiftVec);
+        if (offsetVec)
+          v = arith::SubFOp::create(b, v, offsetVec);
+        v = arith::MulFOp::create(b, v, rstdVec);
+        if (buf.gamma)
+          v = arith::MulFOp::create(b, v, loadGamma(buf.gamma, indices, mask));
+        if (buf.beta)
+          v = arith::AddFOp::create(b, v, loadGamma(buf.beta, indices, mask));
+        storeOutput(v, indices, mask);
+        return SmallVector<Value>();
+      });
 }
 
 /// Applies an expand then a collapse to a memref view (either may be empty).

@@ -39,7 +39,6 @@ void registerCodegenPasses();
 #define GEN_PASS_REGISTRATION
 #include "codegen/Passes.h.inc"
 
-
 } // namespace mlir::norm
 
 #endif // NORMC_CODEGEN_PASSES_H

@@ -101,14 +101,13 @@ LogicalResult checkDimList(Operation *op, StringRef what,
                            bool requireAscending) {
   for (auto [index, dim] : llvm::enumerate(dims)) {
     if (dim < 0 || dim >= rank)
-      return op->emitOpError() << what << " dim " << dim
-                               << " is out of range for an input of rank "
-                               << rank;
+      return op->emitOpError()
+             << what << " dim " << dim
+             << " is out of range for an input of rank " << rank;
     if (llvm::is_contained(dims.take_front(index), dim))
       return op->emitOpError() << what << " dim " << dim << " is repeated";
     if (requireAscending && index > 0 && dims[index - 1] > dim)
-      return op->emitOpError()
-             << what << " dims must be in ascending order";
+      return op->emitOpError() << what << " dims must be in ascending order";
   }
   return success();
 }
@@ -129,8 +128,7 @@ struct TensorCheck {
     if (!isCompatibleShape(type.getShape(), expectedShape))
       return op->emitOpError()
              << name << " has shape " << formatShape(type.getShape())
-             << " but the normalization needs "
-             << formatShape(expectedShape);
+             << " but the normalization needs " << formatShape(expectedShape);
     return success();
   }
 };
@@ -153,15 +151,15 @@ LogicalResult norm::verifyDescription(Operation *op,
   if (desc.groupDim) {
     int64_t groupDim = *desc.groupDim, groups = *desc.numGroups;
     if (groupDim < 0 || groupDim >= rank)
-      return op->emitOpError() << "group dim " << groupDim
-                               << " is out of range for an input of rank "
-                               << rank;
+      return op->emitOpError()
+             << "group dim " << groupDim
+             << " is out of range for an input of rank " << rank;
     if (llvm::is_contained(desc.reductionDims, groupDim))
       return op->emitOpError()
              << "group dim " << groupDim << " must not be a reduction dim";
     if (groups < 1)
-      return op->emitOpError() << "number of groups must be positive, got "
-                               << groups;
+      return op->emitOpError()
+             << "number of groups must be positive, got " << groups;
     if (!ShapedType::isDynamic(shape[groupDim]) &&
         shape[groupDim] % groups != 0)
       return op->emitOpError()
@@ -182,8 +180,8 @@ LogicalResult norm::verifyDescription(Operation *op,
                              << *desc.groupDim << " has size 0";
 
   if (!std::isfinite(desc.epsilon) || desc.epsilon <= 0.0)
-    return op->emitOpError() << "eps must be positive and finite, got "
-                             << desc.epsilon;
+    return op->emitOpError()
+           << "eps must be positive and finite, got " << desc.epsilon;
 
   return checkDimList(op, "affine", desc.affineDims, rank,
                       /*requireAscending=*/true);
@@ -206,8 +204,8 @@ LogicalResult norm::verifyNormalization(Operation *op,
     return op->emitOpError() << "has " << names.gamma << "/" << names.beta
                              << " but no affine dims";
   if (!hasAffine && !desc.affineDims.empty())
-    return op->emitOpError() << "has affine dims but no " << names.gamma
-                             << " or " << names.beta;
+    return op->emitOpError()
+           << "has affine dims but no " << names.gamma << " or " << names.beta;
   SmallVector<int64_t> affineShape = getAffineShape(desc, shape);
   TensorCheck checkGamma{op, names.gamma, elementType, affineShape};
   TensorCheck checkBeta{op, names.beta, elementType, affineShape};
@@ -224,8 +222,8 @@ LogicalResult norm::verifyNormalization(Operation *op,
   };
 
   if ((bool)operands.givenMean != (bool)operands.givenVar)
-    return op->emitOpError() << "expects both " << names.givenMean << " and "
-                             << names.givenVar;
+    return op->emitOpError()
+           << "expects both " << names.givenMean << " and " << names.givenVar;
   if ((bool)operands.runningMean != (bool)operands.runningVar)
     return op->emitOpError() << "expects both running mean and variance";
   if (desc.givenStats) {
@@ -245,8 +243,8 @@ LogicalResult norm::verifyNormalization(Operation *op,
                                  "statistics"
                                : "has a momentum but no running statistics");
   if (desc.momentum && !(*desc.momentum >= 0.0 && *desc.momentum <= 1.0))
-    return op->emitOpError() << "momentum must be in [0, 1], got "
-                             << *desc.momentum;
+    return op->emitOpError()
+           << "momentum must be in [0, 1], got " << *desc.momentum;
   if (updatesRunning) {
     if (failed(checkStats(operands.runningMean, "running mean")) ||
         failed(checkStats(operands.runningVar, "running variance")))
@@ -285,17 +283,18 @@ LogicalResult norm::verifyNormalization(Operation *op,
   return success();
 }
 
-LogicalResult norm::verifyNormalizationBackward(
-    Operation *op, const NormDescription &desc, const NormBackwardRoles &roles) {
+LogicalResult
+norm::verifyNormalizationBackward(Operation *op, const NormDescription &desc,
+                                  const NormBackwardRoles &roles) {
   auto inputType = cast<RankedTensorType>(roles.input.getType());
   ArrayRef<int64_t> shape = inputType.getShape();
   Type elementType = inputType.getElementType();
   if (failed(verifyDescription(op, desc, inputType)))
     return failure();
   if (roles.gradOutput.getType() != inputType)
-    return op->emitOpError() << "output gradient type "
-                             << roles.gradOutput.getType()
-                             << " does not match input type " << inputType;
+    return op->emitOpError()
+           << "output gradient type " << roles.gradOutput.getType()
+           << " does not match input type " << inputType;
   SmallVector<int64_t> affineShape = getAffineShape(desc, shape);
   if (roles.gamma &&
       failed(TensorCheck{op, "gamma", elementType, affineShape}(roles.gamma)))
@@ -334,9 +333,9 @@ LogicalResult norm::verifyNormalizationBackward(
   if (!roles.gradInput && !roles.gradGamma && !roles.gradBeta)
     return op->emitOpError("computes no gradient");
   if (roles.gradInput && roles.gradInput.getType() != inputType)
-    return op->emitOpError() << "input gradient type "
-                             << roles.gradInput.getType()
-                             << " does not match input type " << inputType;
+    return op->emitOpError()
+           << "input gradient type " << roles.gradInput.getType()
+           << " does not match input type " << inputType;
   if (roles.gradGamma && !roles.gamma)
     return op->emitOpError("computes the gamma gradient without gamma");
   if (roles.gradBeta && desc.affineDims.empty())

@@ -1,4 +1,5 @@
-//===- NormDialect.cpp - norm dialect registration -------------------------===//
+//===- NormDialect.cpp - norm dialect registration
+//-------------------------===//
 
 #include "dialect/NormDialect.h"
 #include "dialect/NormOps.h"

@@ -1,4 +1,5 @@
-//===- NormOps.cpp - norm dialect operations --------------------------------===//
+//===- NormOps.cpp - norm dialect operations
+//--------------------------------===//
 //
 // Each op maps its attributes onto a NormDescription and its operands and
 // results onto roles; verification is shared (NormDescription.cpp).
@@ -8,8 +9,8 @@
 #include "dialect/NormOps.h"
 
 #include "mlir/IR/Builders.h"
-#include "mlir/IR/TypeUtilities.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/Sequence.h"
 
@@ -63,7 +64,7 @@ NormDescription NormalizeOp::getDescription() {
 }
 
 NormOperands NormalizeOp::getNormOperands() {
-  return {getInput(),     getGamma(),       getBeta(),      getGivenMean(),
+  return {getInput(),    getGamma(),       getBeta(),      getGivenMean(),
           getGivenVar(), getRunningMean(), getRunningVar()};
 }
 
@@ -110,8 +111,8 @@ static SmallVector<int64_t> trailingDims(int64_t rank, int64_t count) {
 static LogicalResult verifyNormalizedNdim(Operation *op, int64_t ndim,
                                           int64_t rank) {
   if (ndim < 1 || ndim > rank)
-    return op->emitOpError() << "normalized_ndim " << ndim
-                             << " must be in [1, " << rank << "]";
+    return op->emitOpError()
+           << "normalized_ndim " << ndim << " must be in [1, " << rank << "]";
   return success();
 }
 
@@ -193,9 +194,8 @@ static LogicalResult verifyChannelDim(Operation *op, int64_t channelDim,
                              << ", got rank " << rank;
   int64_t lowest = batchIsDim0 ? 1 : 0;
   if (channelDim < lowest || channelDim >= rank)
-    return op->emitOpError() << "channel_dim " << channelDim
-                             << " must be in [" << lowest << ", " << rank - 1
-                             << "]";
+    return op->emitOpError() << "channel_dim " << channelDim << " must be in ["
+                             << lowest << ", " << rank - 1 << "]";
   return success();
 }
 
@@ -229,8 +229,8 @@ NormOperands BatchNormOp::getNormOperands() {
 NormResults BatchNormOp::getNormResults() {
   unsigned expected = 0;
   return assignStatisticsResults(getDescription(),
-                                 getTraining() && getRunningMean(),
-                                 getOutput(), getStatistics(), expected);
+                                 getTraining() && getRunningMean(), getOutput(),
+                                 getStatistics(), expected);
 }
 
 LogicalResult BatchNormOp::verify() {

@@ -30,9 +30,9 @@ norm::deriveBackwardFunction(func::FuncOp forward,
       normOp = op;
   });
   if (!normOp)
-    return forward.emitError() << "backward requested for '"
-                               << forward.getSymName()
-                               << "', which has no norm op";
+    return forward.emitError()
+           << "backward requested for '" << forward.getSymName()
+           << "', which has no norm op";
   NormDescription desc = normOp.getDescription();
   NormOperands operands = normOp.getNormOperands();
   NormResults results = normOp.getNormResults();
@@ -51,9 +51,9 @@ norm::deriveBackwardFunction(func::FuncOp forward,
   if (operands.gamma)
     argTypes.push_back(operands.gamma.getType());
   Type statsType =
-      desc.givenStats ? operands.givenMean.getType()
-                      : (results.savedRstd ? results.savedRstd.getType()
-                                           : Type());
+      desc.givenStats
+          ? operands.givenMean.getType()
+          : (results.savedRstd ? results.savedRstd.getType() : Type());
   bool hasMean = desc.center || desc.givenStats;
   if (hasMean)
     argTypes.push_back(statsType);
@@ -61,9 +61,9 @@ norm::deriveBackwardFunction(func::FuncOp forward,
   SmallVector<Type> resultTypes;
   if (request.dx)
     resultTypes.push_back(xType);
-  Type affineType = operands.gamma ? operands.gamma.getType()
-                                   : operands.beta ? operands.beta.getType()
-                                                   : Type();
+  Type affineType = operands.gamma  ? operands.gamma.getType()
+                    : operands.beta ? operands.beta.getType()
+                                    : Type();
   if (request.dgamma)
     resultTypes.push_back(affineType);
   if (request.dbeta)
@@ -72,9 +72,9 @@ norm::deriveBackwardFunction(func::FuncOp forward,
   OpBuilder b(forward);
   b.setInsertionPointAfter(forward);
   Location loc = forward.getLoc();
-  auto backward = func::FuncOp::create(
-      b, loc, (forward.getSymName() + "_backward").str(),
-      b.getFunctionType(argTypes, resultTypes));
+  auto backward =
+      func::FuncOp::create(b, loc, (forward.getSymName() + "_backward").str(),
+                           b.getFunctionType(argTypes, resultTypes));
   // The kernel's manifest names the norm it differentiates.
   backward->setAttr("norm.forward_op",
                     b.getStringAttr(normOp->getName().stripDialect()));
@@ -136,21 +136,21 @@ FailureOr<BackwardRequest> parseRequest(func::FuncOp func, Attribute attr) {
     else if (name && name.getValue() == "dbeta")
       request.dbeta = true;
     else
-      return func.emitError() << "unknown gradient " << item << " in '"
-                              << kBackwardAttrName
-                              << "' (expected \"dx\", \"dgamma\", \"dbeta\")";
+      return func.emitError()
+             << "unknown gradient " << item << " in '" << kBackwardAttrName
+             << "' (expected \"dx\", \"dgamma\", \"dbeta\")";
   }
   if (!request.dx && !request.dgamma && !request.dbeta)
-    return func.emitError() << "'" << kBackwardAttrName
-                            << "' lists no gradient";
+    return func.emitError()
+           << "'" << kBackwardAttrName << "' lists no gradient";
   return request;
 }
 
 struct NormDeriveBackwardPass
     : public norm::impl::NormDeriveBackwardBase<NormDeriveBackwardPass> {
   void runOnOperation() override {
-    for (func::FuncOp func : llvm::to_vector(
-             getOperation().getOps<func::FuncOp>())) {
+    for (func::FuncOp func :
+         llvm::to_vector(getOperation().getOps<func::FuncOp>())) {
       Attribute attr = func->getAttr(kBackwardAttrName);
       if (!attr)
         continue;

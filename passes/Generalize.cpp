@@ -38,8 +38,8 @@ NormalizeOp buildGenericOp(OpBuilder &builder, Location loc,
     return value ? builder.getI64IntegerAttr(*value) : IntegerAttr();
   };
   return NormalizeOp::create(
-      builder, loc, results.output.getType(), statisticsTypes, operands.input, operands.gamma,
-      operands.beta, operands.givenMean, operands.givenVar,
+      builder, loc, results.output.getType(), statisticsTypes, operands.input,
+      operands.gamma, operands.beta, operands.givenMean, operands.givenVar,
       operands.runningMean, operands.runningVar,
       builder.getDenseI64ArrayAttr(desc.reductionDims),
       desc.center ? builder.getUnitAttr() : UnitAttr(),

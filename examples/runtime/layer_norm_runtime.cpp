@@ -182,9 +182,8 @@ int main(int argc, char **argv) {
     std::vector<normc::Tensor> args = inplace.tensors();
     args[3] = normc::Tensor::f32(inplace.x.data(), {rows, kHidden});
     normc::Status status = ctx->run(*ln, args);
-    bool same = status.ok() &&
-                std::memcmp(inplace.x.data(), firstY.data(),
-                            firstY.size() * 4) == 0;
+    bool same = status.ok() && std::memcmp(inplace.x.data(), firstY.data(),
+                                           firstY.size() * 4) == 0;
     std::printf("in place (y = x): %s\n",
                 status.ok() ? (same ? "same result" : "DIFFERENT result")
                             : status.toString().c_str());

@@ -97,9 +97,9 @@ normc_status resolveKernels(normc_bundle &bundle) {
                           numMissing++ ? ", " : "", spec.workspace.c_str(),
                           spec.name.c_str());
       if (!kernel.finalize)
-        missing += format("%s'%s' (finalize of kernel '%s')",
-                          numMissing++ ? ", " : "", spec.finalize.c_str(),
-                          spec.name.c_str());
+        missing +=
+            format("%s'%s' (finalize of kernel '%s')", numMissing++ ? ", " : "",
+                   spec.finalize.c_str(), spec.name.c_str());
     }
     for (const std::string &name : spec.dims)
       kernel.dimNames.push_back(name.c_str());

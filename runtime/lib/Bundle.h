@@ -33,7 +33,7 @@ struct normc_kernel {
   const normc::KernelSpec *spec = nullptr;
   normc::PackedEntryFn entry = nullptr;
   normc::WorkFn work = nullptr;
-  normc::WorkFn workspace = nullptr;   // backward kernels only
+  normc::WorkFn workspace = nullptr;    // backward kernels only
   normc::FinalizeFn finalize = nullptr; // backward kernels only
   /// Per-dim name pointers and per-arg shapes for the C query API.
   std::vector<const char *> dimNames;

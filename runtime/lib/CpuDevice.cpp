@@ -69,8 +69,8 @@ normc_status CpuDevice::launch(const normc_kernel &kernel,
                   "kernel '%s': workspace function returned a negative size "
                   "(%lld)",
                   name, static_cast<long long>(bytes));
-    size_t elements = (static_cast<size_t>(bytes) + sizeof(double) - 1) /
-                      sizeof(double);
+    size_t elements =
+        (static_cast<size_t>(bytes) + sizeof(double) - 1) / sizeof(double);
     scratch.reset(new (std::nothrow) double[std::max<size_t>(elements, 1)]);
     if (!scratch)
       return fail(NORMC_ERROR_RESOURCE_EXHAUSTED,

@@ -50,7 +50,9 @@ std::string fullSpec() {
 
 class BackwardBundle : public ::testing::Environment {
 public:
-  void SetUp() override { bundle = new KernelBundle(NORMC_BACKWARD_TEST_BUNDLE); }
+  void SetUp() override {
+    bundle = new KernelBundle(NORMC_BACKWARD_TEST_BUNDLE);
+  }
   void TearDown() override {
     worst.print("backward: worst errors against the float64 gradient (after "
                 "rounding to the output type):");
@@ -230,8 +232,8 @@ void compareGradients(const Case &k, KernelCall &call,
     EXPECT_TRUE(report.ok) << outs[i].what << " vs " << against << ": "
                            << report.message;
     if (record)
-      worst.add(std::string(outs[i].what) + " " + dtypeName(c.dtype),
-                c.dtype, report);
+      worst.add(std::string(outs[i].what) + " " + dtypeName(c.dtype), c.dtype,
+                report);
   }
 }
 
@@ -265,9 +267,9 @@ TEST_P(Backward, MatchesFiniteDifferences) {
   ASSERT_TRUE(bundle && bundle->ok()) << (bundle ? bundle->error() : "");
   BackwardKernel kernel = backwardKernel(c);
   std::vector<std::vector<int64_t>> shapes =
-      c.isChannelOp()
-          ? std::vector<std::vector<int64_t>>{{2, kChannels, 3}, {3, kChannels, 5}}
-          : std::vector<std::vector<int64_t>>{{3, 5}, {2, 17}};
+      c.isChannelOp() ? std::vector<std::vector<int64_t>>{{2, kChannels, 3},
+                                                          {3, kChannels, 5}}
+                      : std::vector<std::vector<int64_t>>{{3, 5}, {2, 17}};
   if (c.isChannelOp() && c.channelsLast)
     for (auto &s : shapes)
       std::swap(s[1], s[2]);
@@ -292,9 +294,10 @@ TEST_P(Backward, DeterministicAcrossRunsAndThreads) {
   ASSERT_TRUE(bundle && bundle->ok()) << (bundle ? bundle->error() : "");
   BackwardKernel kernel = backwardKernel(c);
   std::vector<int64_t> shape =
-      c.isChannelOp() ? (c.channelsLast ? std::vector<int64_t>{16, 331, kChannels}
-                                        : std::vector<int64_t>{16, kChannels, 331})
-                      : std::vector<int64_t>{300, 1151};
+      c.isChannelOp()
+          ? (c.channelsLast ? std::vector<int64_t>{16, 331, kChannels}
+                            : std::vector<int64_t>{16, kChannels, 331})
+          : std::vector<int64_t>{300, 1151};
   Case k(c, shape, 3, /*adversarial=*/false);
   int64_t bytes = kernel.workspace(shape.data());
   std::vector<std::vector<uint8_t>> first;
@@ -308,8 +311,8 @@ TEST_P(Backward, DeterministicAcrossRunsAndThreads) {
       continue;
     }
     for (size_t i = 0; i < outputs.size(); ++i)
-      EXPECT_EQ(0, std::memcmp(first[i].data(), outputs[i].data(),
-                               outputs[i].size()))
+      EXPECT_EQ(
+          0, std::memcmp(first[i].data(), outputs[i].data(), outputs[i].size()))
           << "output " << i << " differs with " << splits << " threads";
   }
 }
@@ -343,8 +346,8 @@ TEST(BackwardBadInput, RejectedWithCodes) {
   pointers.push_back(scratch.data());
   EXPECT_EQ(kernel.entry.work(empty.data()), 0);
   EXPECT_EQ(kernel.finalize(pointers.data(), empty.data()), 0);
-  const float *dgamma =
-      reinterpret_cast<const float *>(call.buffers[call.firstOutput + 1].data());
+  const float *dgamma = reinterpret_cast<const float *>(
+      call.buffers[call.firstOutput + 1].data());
   for (int i = 0; i < 8; ++i)
     EXPECT_EQ(dgamma[i], 0.0f);
 }

@@ -1,4 +1,5 @@
-//===- ForwardTest.cpp - generated forward kernels vs a float64 reference --===//
+//===- ForwardTest.cpp - generated forward kernels vs a float64 reference
+//--===//
 //
 // Writes one spec with a kernel per (op, layout, dtype, affine, eps
 // placement), compiles it with normc into a bundle, and runs every kernel on
@@ -46,7 +47,9 @@ std::string fullSpec() {
 /// The bundle is compiled at build time from fullSpec() (see CMakeLists).
 class ForwardBundle : public ::testing::Environment {
 public:
-  void SetUp() override { bundle = new KernelBundle(NORMC_FORWARD_TEST_BUNDLE); }
+  void SetUp() override {
+    bundle = new KernelBundle(NORMC_FORWARD_TEST_BUNDLE);
+  }
   void TearDown() override {
     worst.print("forward: worst errors against the float64 reference (after "
                 "rounding to the output type):");
@@ -76,10 +79,13 @@ TEST_P(Forward, MatchesFloat64Reference) {
     std::vector<double> x = generateInput(desc, c.dtype, patterns, seed++);
     int64_t numStats = numel(statsShape(desc));
     int64_t numAffine = numel(gammaShape(desc));
-    std::vector<double> gamma = randomNormal(numAffine, seed++, c.dtype, 1.0, 0.5);
-    std::vector<double> beta = randomNormal(numAffine, seed++, c.dtype, 0.0, 1.0);
+    std::vector<double> gamma =
+        randomNormal(numAffine, seed++, c.dtype, 1.0, 0.5);
+    std::vector<double> beta =
+        randomNormal(numAffine, seed++, c.dtype, 0.0, 1.0);
     std::vector<double> runMean = randomNormal(numStats, seed++, stat);
-    std::vector<double> runVar = randomUniform(numStats, seed++, 0.25, 4.0, stat);
+    std::vector<double> runVar =
+        randomUniform(numStats, seed++, 0.25, 4.0, stat);
 
     ForwardInputs in;
     in.x = &x;
@@ -140,9 +146,8 @@ TEST_P(Forward, MatchesFloat64Reference) {
     for (size_t i = 0; i < outs.size(); ++i) {
       const Out &o = outs[i];
       std::vector<double> expected = roundToDType(*o.expected, o.dtype);
-      CompareReport report =
-          compareBuffer(o.dtype, buffers[firstOut + i].data(),
-                        o.expected->size(), expected);
+      CompareReport report = compareBuffer(
+          o.dtype, buffers[firstOut + i].data(), o.expected->size(), expected);
       EXPECT_TRUE(report.ok) << o.what << ": " << report.message;
       worst.add(std::string(o.what == std::string("y") ? "y " : "stats ") +
                     dtypeName(o.dtype),

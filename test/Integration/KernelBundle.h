@@ -1,4 +1,5 @@
-//===- KernelBundle.h - load a normc bundle in tests -------------*- C++ -*-===//
+//===- KernelBundle.h - load a normc bundle in tests -------------*- C++
+//-*-===//
 //
 // The integration tests call generated kernels through their packed entry
 // points directly (the runtime library has its own tests): this keeps the
@@ -14,8 +15,7 @@
 
 namespace normc::test {
 
-using PackedFn = int32_t (*)(void *const *, const int64_t *, int64_t,
-                             int64_t);
+using PackedFn = int32_t (*)(void *const *, const int64_t *, int64_t, int64_t);
 using WorkFn = int64_t (*)(const int64_t *);
 
 struct KernelEntry {

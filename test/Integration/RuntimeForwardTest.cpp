@@ -43,8 +43,14 @@ using namespace normc::ref;
 
 namespace {
 
-enum class Op { LayerNorm, RMSNorm, BatchNormTrain, BatchNormInfer,
-                InstanceNorm, GroupNorm };
+enum class Op {
+  LayerNorm,
+  RMSNorm,
+  BatchNormTrain,
+  BatchNormInfer,
+  InstanceNorm,
+  GroupNorm
+};
 
 constexpr int64_t kChannels = 8;
 constexpr int64_t kGroups = 4;
@@ -57,14 +63,12 @@ struct Config {
   bool channelsLast; // channel ops: NHWC instead of NCHW
   bool affine;
 
-  bool isChannelOp() const {
-    return op != Op::LayerNorm && op != Op::RMSNorm;
-  }
+  bool isChannelOp() const { return op != Op::LayerNorm && op != Op::RMSNorm; }
   int64_t channelDim() const { return channelsLast ? 3 : 1; }
   DType statType() const { return DType::F32; }
   std::string name() const {
-    static const char *ops[] = {"layer_norm", "rms_norm", "bn_train",
-                                "bn_infer", "instance_norm", "group_norm"};
+    static const char *ops[] = {"layer_norm", "rms_norm",      "bn_train",
+                                "bn_infer",   "instance_norm", "group_norm"};
     std::string n = ops[(int)op];
     if (isChannelOp())
       n += channelsLast ? "_nhwc" : "_nchw";
@@ -176,7 +180,7 @@ std::string specFor(const Config &c) {
   }
   for (size_t i = 0; i < results.size(); ++i)
     resultNames.push_back("%r" + std::to_string(i));
-  static const char *named[] = {"layer_norm", "rms_norm", "batch_norm",
+  static const char *named[] = {"layer_norm", "rms_norm",      "batch_norm",
                                 "batch_norm", "instance_norm", "group_norm"};
   std::string text = "func.func @" + c.name() + "(" + join(argDecls) +
                      ") -> (" + join(results) + ") {\n";
@@ -373,8 +377,8 @@ struct Call {
     }
     for (size_t i = 0; i < args.size(); ++i) {
       normc_tensor t{};
-      t.data = nullEmpty && numel(args[i].shape) == 0 ? nullptr
-                                                       : buffers[i].data();
+      t.data =
+          nullEmpty && numel(args[i].shape) == 0 ? nullptr : buffers[i].data();
       t.dtype = runtimeDType(args[i].dtype);
       t.rank = args[i].shape.size();
       t.shape = args[i].shape.data();
@@ -482,7 +486,7 @@ TEST_P(RuntimeForward, MatchesFloat64Reference) {
   ASSERT_NE(kernel, nullptr) << lastError();
 
   // The manifest signature: kind, op, and args (name, io, dtype) in order.
-  static const char *ops[] = {"layer_norm", "rms_norm", "batch_norm",
+  static const char *ops[] = {"layer_norm", "rms_norm",      "batch_norm",
                               "batch_norm", "instance_norm", "group_norm"};
   EXPECT_EQ(normc_kernel_get_kind(kernel), NORMC_KIND_FORWARD);
   EXPECT_STREQ(normc_op_name(normc_kernel_op(kernel)), ops[(int)c.op]);
@@ -545,8 +549,8 @@ TEST_P(RuntimeForward, MatchesFloat64Reference) {
         if (!o.output)
           continue;
         std::vector<double> expected = roundToDType(o.values, o.dtype);
-        CompareReport report = compareBuffer(
-            o.dtype, call.buffers[i].data(), o.values.size(), expected);
+        CompareReport report = compareBuffer(o.dtype, call.buffers[i].data(),
+                                             o.values.size(), expected);
         EXPECT_TRUE(report.ok) << o.name << ": " << report.message;
         std::vector<uint8_t> bytes(call.buffers[i].begin(),
                                    call.buffers[i].begin() +
@@ -570,7 +574,8 @@ TEST_P(RuntimeForward, MatchesFloat64Reference) {
       call.tensors[y].data = call.buffers[0].data();
       ASSERT_EQ(call.run(contexts[1], kernel), NORMC_OK) << lastError();
       for (size_t i = y; i < args.size(); ++i) {
-        const uint8_t *got = (i == y ? call.buffers[0] : call.buffers[i]).data();
+        const uint8_t *got =
+            (i == y ? call.buffers[0] : call.buffers[i]).data();
         EXPECT_EQ(std::memcmp(got, first[i].data(), first[i].size()), 0)
             << args[i].name << " differs when running in place";
       }
@@ -603,8 +608,7 @@ TEST(RuntimeZeroBatch, BatchNormInferenceSucceeds) {
     for (bool nullEmpty : {false, true}) {
       Call call(cs.args, nullEmpty);
       EXPECT_EQ(call.run(contexts[1], kernel), NORMC_OK)
-          << c.name() << (nullEmpty ? " (NULL data for empty tensors): "
-                                    : ": ")
+          << c.name() << (nullEmpty ? " (NULL data for empty tensors): " : ": ")
           << lastError();
     }
   }
@@ -616,9 +620,7 @@ TEST(RuntimeZeroBatch, BatchNormInferenceSucceeds) {
 
 class RuntimeValidation : public ::testing::Test {
 protected:
-  void SetUp() override {
-    ASSERT_TRUE(bundle && contexts[1]) << bundleError;
-  }
+  void SetUp() override { ASSERT_TRUE(bundle && contexts[1]) << bundleError; }
 
   /// Runs `call` (expecting `status` and `message`), checks that
   /// normc_validate agrees and that no output was written.
@@ -785,13 +787,12 @@ TEST_F(RuntimeValidation, KernelErrorsAreReported) {
   // (NORMC_ERR_BAD_SHAPE = 2) and the runtime says which kernel failed.
   const normc_kernel *kernel = findKernel("layer_norm_f32");
   ASSERT_NE(kernel, nullptr);
-  std::vector<Arg> args = {
-      {"x", false, DType::F32, {3, 0}, {}},
-      {"gamma", false, DType::F32, {0}, {}},
-      {"beta", false, DType::F32, {0}, {}},
-      {"y", true, DType::F32, {3, 0}, {}},
-      {"mean", true, DType::F32, {3}, {0, 0, 0}},
-      {"rstd", true, DType::F32, {3}, {0, 0, 0}}};
+  std::vector<Arg> args = {{"x", false, DType::F32, {3, 0}, {}},
+                           {"gamma", false, DType::F32, {0}, {}},
+                           {"beta", false, DType::F32, {0}, {}},
+                           {"y", true, DType::F32, {3, 0}, {}},
+                           {"mean", true, DType::F32, {3}, {0, 0, 0}},
+                           {"rstd", true, DType::F32, {3}, {0, 0, 0}}};
   Call call(args);
   EXPECT_EQ(call.run(contexts[1], kernel), NORMC_ERROR_KERNEL_FAILED);
   EXPECT_NE(lastError().find("kernel 'layer_norm_f32' failed with code 2"),

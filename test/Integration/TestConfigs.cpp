@@ -11,15 +11,15 @@ using namespace normc::ref;
 using namespace normc::test;
 
 std::string Config::name() const {
-    static const char *ops[] = {"layer_norm", "rms_norm", "bn_train",
-                                "bn_infer", "instance_norm", "group_norm"};
-    std::string n = ops[(int)op];
-    if (isChannelOp())
-      n += channelsLast ? "_nsc" : "_ncs";
-    n += std::string("_") + dtypeName(dtype);
-    n += affine ? "_affine" : "_plain";
-    n += epsOutside ? "_epsout" : "_epsin";
-    return n;
+  static const char *ops[] = {"layer_norm", "rms_norm",      "bn_train",
+                              "bn_infer",   "instance_norm", "group_norm"};
+  std::string n = ops[(int)op];
+  if (isChannelOp())
+    n += channelsLast ? "_nsc" : "_ncs";
+  n += std::string("_") + dtypeName(dtype);
+  n += affine ? "_affine" : "_plain";
+  n += epsOutside ? "_epsout" : "_epsin";
+  return n;
 }
 
 static std::string tensorType(int rank, const char *element) {
@@ -94,7 +94,7 @@ std::string test::specFor(const Config &c, bool backward) {
   }
   for (size_t i = 0; i < results.size(); ++i)
     resultNames.push_back("%r" + std::to_string(i));
-  static const char *named[] = {"layer_norm", "rms_norm", "batch_norm",
+  static const char *named[] = {"layer_norm", "rms_norm",      "batch_norm",
                                 "batch_norm", "instance_norm", "group_norm"};
   std::string text = "func.func @" + c.name() + "(" + join(argDecls) +
                      ") -> (" + join(results) + ")" +
@@ -105,7 +105,6 @@ std::string test::specFor(const Config &c, bool backward) {
   text += "  return " + join(resultNames) + " : " + join(results) + "\n}\n";
   return text;
 }
-
 
 NormDesc test::descFor(const Config &c, const std::vector<int64_t> &shape) {
   int64_t channel = c.channelsLast ? 2 : 1;
@@ -135,7 +134,6 @@ NormDesc test::descFor(const Config &c, const std::vector<int64_t> &shape) {
   return d;
 }
 
-
 std::vector<Config> test::allConfigs() {
   std::vector<Config> configs;
   for (Op op : {Op::LayerNorm, Op::RMSNorm, Op::BatchNormTrain,
@@ -154,7 +152,6 @@ std::vector<Config> test::allConfigs() {
   configs.push_back({Op::GroupNorm, DType::F64, true, true, true});
   return configs;
 }
-
 
 std::vector<std::vector<int64_t>> test::shapesFor(const Config &c) {
   static const int64_t extents[] = {1, 3, 17, 1151, 4096, 65537};
@@ -195,8 +192,8 @@ void WorstErrors::add(const std::string &what, DType dtype,
   Tolerance tol = defaultTolerance(dtype);
   double error = std::fabs(report.worstActual - report.worstExpected);
   if (std::isfinite(error))
-    used = std::max(used, error / (tol.atol + tol.rtol *
-                                                  std::fabs(report.worstExpected)));
+    used = std::max(
+        used, error / (tol.atol + tol.rtol * std::fabs(report.worstExpected)));
 }
 
 void WorstErrors::print(const char *title) const {

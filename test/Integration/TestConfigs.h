@@ -23,8 +23,14 @@ namespace normc::test {
 
 using ref::DType;
 
-enum class Op { LayerNorm, RMSNorm, BatchNormTrain, BatchNormInfer,
-                InstanceNorm, GroupNorm };
+enum class Op {
+  LayerNorm,
+  RMSNorm,
+  BatchNormTrain,
+  BatchNormInfer,
+  InstanceNorm,
+  GroupNorm
+};
 
 struct Config {
   Op op;
@@ -33,9 +39,7 @@ struct Config {
   bool epsOutside;
   bool channelsLast; // channel ops: [N, S, C] instead of [N, C, S]
 
-  bool isChannelOp() const {
-    return op != Op::LayerNorm && op != Op::RMSNorm;
-  }
+  bool isChannelOp() const { return op != Op::LayerNorm && op != Op::RMSNorm; }
   bool hasBias() const { return affine && op != Op::RMSNorm; }
   std::string name() const;
 };

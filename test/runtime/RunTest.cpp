@@ -192,9 +192,10 @@ TEST_F(Run, KernelFailureIsReported) {
   ContextPtr serial = makeContext(1);
   EXPECT_EQ(normc_run(serial.get(), fail, args.data(), args.size()),
             NORMC_ERROR_KERNEL_FAILED);
-  EXPECT_THAT(normc_last_error(),
-              HasSubstr("kernel 'fail' failed with code 7 (unknown code) on work items "
-                        "[0, 10) of 10"));
+  EXPECT_THAT(
+      normc_last_error(),
+      HasSubstr("kernel 'fail' failed with code 7 (unknown code) on work items "
+                "[0, 10) of 10"));
   for (int64_t i = 0; i < 3; ++i)
     EXPECT_EQ(y[i], 3.0);
 
@@ -203,9 +204,10 @@ TEST_F(Run, KernelFailureIsReported) {
   ContextPtr parallel = makeContext(4);
   EXPECT_EQ(normc_run(parallel.get(), fail, args.data(), args.size()),
             NORMC_ERROR_KERNEL_FAILED);
-  EXPECT_THAT(normc_last_error(),
-              HasSubstr("kernel 'fail' failed with code 7 (unknown code) on work items "
-                        "[3, 4) of 10"));
+  EXPECT_THAT(
+      normc_last_error(),
+      HasSubstr("kernel 'fail' failed with code 7 (unknown code) on work items "
+                "[3, 4) of 10"));
   for (int64_t i = 4; i < n; ++i)
     EXPECT_EQ(y[i], 3.0);
 }

@@ -1,4 +1,5 @@
-//===- norm-opt.cpp - opt driver for the norm dialect ----------------------===//
+//===- norm-opt.cpp - opt driver for the norm dialect
+//----------------------===//
 //
 // Registers only what normc uses: the norm dialect, its passes, and the
 // upstream dialects that specs and lowerings touch.

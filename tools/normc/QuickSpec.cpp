@@ -81,12 +81,12 @@ bool normc::buildQuickSpec(const QuickSpecOptions &options, std::string &spec,
     return false;
   int64_t rank = x.size();
   const std::string &op = options.op;
-  bool channelOp = op == "batch_norm" || op == "instance_norm" ||
-                   op == "group_norm";
+  bool channelOp =
+      op == "batch_norm" || op == "instance_norm" || op == "group_norm";
   int64_t minRank = op == "instance_norm" ? 3 : channelOp ? 2 : 1;
   if (rank < minRank) {
-    error = "--shape for " + op + " needs at least " +
-            std::to_string(minRank) + " dims";
+    error = "--shape for " + op + " needs at least " + std::to_string(minRank) +
+            " dims";
     return false;
   }
   if (op == "group_norm" && options.groups <= 0) {
@@ -153,8 +153,7 @@ bool normc::buildQuickSpec(const QuickSpecOptions &options, std::string &spec,
 
   llvm::SmallVector<std::string> attrs;
   if (options.eps)
-    attrs.push_back("eps = " + formatDouble(*options.eps) +
-                    " : f64");
+    attrs.push_back("eps = " + formatDouble(*options.eps) + " : f64");
   if (options.epsOutside)
     attrs.push_back("eps_outside");
   if ((op == "layer_norm" || op == "rms_norm") && options.normalizedNdim != 1)
@@ -168,8 +167,7 @@ bool normc::buildQuickSpec(const QuickSpecOptions &options, std::string &spec,
   if (options.training) {
     attrs.push_back("training");
     if (options.momentum != 0.1)
-      attrs.push_back("momentum = " +
-                      formatDouble(options.momentum) +
+      attrs.push_back("momentum = " + formatDouble(options.momentum) +
                       " : f64");
   }
 

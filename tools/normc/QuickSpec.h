@@ -11,11 +11,11 @@ namespace normc {
 
 /// What `normc --op=...` asks for.
 struct QuickSpecOptions {
-  std::string op;      // layer_norm, rms_norm, batch_norm, instance_norm, group_norm
-  std::string shape;   // e.g. "?x4096" or "8x64x56x56"
-  std::string dtype;   // f32, f16, bf16, f64
-  std::string name;    // kernel name
-  std::string layout;  // nchw (channel dim 1) or nhwc (last dim)
+  std::string op; // layer_norm, rms_norm, batch_norm, instance_norm, group_norm
+  std::string shape;  // e.g. "?x4096" or "8x64x56x56"
+  std::string dtype;  // f32, f16, bf16, f64
+  std::string name;   // kernel name
+  std::string layout; // nchw (channel dim 1) or nhwc (last dim)
   std::optional<double> eps;
   bool epsOutside = false;
   bool noAffine = false;

@@ -1,4 +1,5 @@
-//===- normc.cpp - the normc compiler driver -------------------------------===//
+//===- normc.cpp - the normc compiler driver
+//-------------------------------===//
 //
 // normc SPEC.mlir -o OUT --emit=mlir|llvm|asm|obj|shared|header
 // normc --op=layer_norm --shape=?x4096 --dtype=bf16 --name=ln -o OUT ...
@@ -45,8 +46,9 @@ cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout)"),
 enum class Emit { MLIR, LLVM, Asm, Obj, Shared, Header };
 cl::opt<Emit> emit(
     "emit", cl::desc("What to produce"), cl::init(Emit::Obj),
-    cl::values(clEnumValN(Emit::MLIR, "mlir", "the spec (quick form) or the "
-                                              "parsed spec, in the norm dialect"),
+    cl::values(clEnumValN(Emit::MLIR, "mlir",
+                          "the spec (quick form) or the "
+                          "parsed spec, in the norm dialect"),
                clEnumValN(Emit::LLVM, "llvm", "optimized LLVM IR"),
                clEnumValN(Emit::Asm, "asm", "x86-64 assembly"),
                clEnumValN(Emit::Obj, "obj", "an object file (default)"),
@@ -70,17 +72,18 @@ cl::opt<OptLevel> optLevel(cl::desc("Optimization level"), cl::init(O3),
                            cl::cat(category));
 
 cl::OptionCategory quickCategory("quick form (no spec file)");
-cl::opt<std::string> opName(
-    "op",
-    cl::desc("layer_norm|rms_norm|batch_norm|instance_norm|group_norm"),
-    cl::cat(quickCategory));
+cl::opt<std::string>
+    opName("op",
+           cl::desc("layer_norm|rms_norm|batch_norm|instance_norm|group_norm"),
+           cl::cat(quickCategory));
 cl::opt<std::string> shape("shape",
                            cl::desc("input shape, '?' for dynamic (?x4096)"),
                            cl::cat(quickCategory));
 cl::opt<std::string> dtype("dtype", cl::desc("f32 (default), f16, bf16, f64"),
                            cl::init("f32"), cl::cat(quickCategory));
-cl::opt<double> eps("eps", cl::desc("epsilon (default: 1e-5; rms_norm: the "
-                                    "dtype's machine epsilon)"),
+cl::opt<double> eps("eps",
+                    cl::desc("epsilon (default: 1e-5; rms_norm: the "
+                             "dtype's machine epsilon)"),
                     cl::cat(quickCategory));
 cl::opt<bool> epsOutside("eps-outside",
                          cl::desc("1/(sqrt(var)+eps) instead of "
@@ -226,8 +229,8 @@ int run(MLIRContext &context) {
     if (outputFile == "-")
       return fail("--emit=shared needs an output file (-o)");
     llvm::SmallString<128> objectPath;
-    if (std::error_code ec = llvm::sys::fs::createTemporaryFile(
-            "normc", "o", objectPath))
+    if (std::error_code ec =
+            llvm::sys::fs::createTemporaryFile("normc", "o", objectPath))
       return fail("cannot create a temporary file: " + ec.message());
     llvm::FileRemover removeObject(objectPath);
     {
