@@ -414,8 +414,10 @@ struct NormFormKernelsPass
       func::ReturnOp::create(b, ValueRange{arith::IndexCastOp::create(
                                     b, b.getI64Type(), elements)});
     }
+    // An empty reduction is fine for backward: dx is empty and dgamma/dbeta
+    // are sums over nothing (zero), as in PyTorch.
     desc.momentum.reset();
-    emitCheck(b, abi, desc, xCodes);
+    emitCheck(b, abi, desc, xCodes, /*allowEmptyReduction=*/true);
     return abi;
   }
 
@@ -508,7 +510,8 @@ struct NormFormKernelsPass
   /// Returns kKernelBadShape for negative sizes, channels not divisible by
   /// the groups, or an empty reduction with work to do.
   void emitCheck(ImplicitLocOpBuilder &b, const KernelABI &abi,
-                 const NormDescription &desc, ArrayRef<int64_t> xCodes) {
+                 const NormDescription &desc, ArrayRef<int64_t> xCodes,
+                 bool allowEmptyReduction = false) {
     OpBuilder::InsertionGuard guard(b);
     func::FuncOp func =
         declareDimsFunc(b, abi.checkSymbol(), abi.numDims, b.getI32Type());
@@ -540,7 +543,7 @@ struct NormFormKernelsPass
     Value keptCount = keptProduct(b, desc, sizes);
     Value hasStats =
         arith::CmpIOp::create(b, arith::CmpIPredicate::ne, keptCount, zero);
-    if (!desc.givenStats)
+    if (!desc.givenStats && !allowEmptyReduction)
       bad = arith::OrIOp::create(b, bad,
                                  arith::AndIOp::create(b, keptEmpty, hasStats));
     // The unbiased running variance divides by M - 1 (PyTorch rejects a

@@ -1,12 +1,18 @@
-// Loads the bundle that normc built from examples/specs/transformer_norms.mlir
+// Loads the bundle that normc built from examples/specs/layer_norm_train.mlir
 // (normc --emit=shared) through the runtime library's C++ wrapper, lists its
 // kernels, runs layer_norm_768 on 1, 2 and 4 threads, checks the results
 // against a double-precision LayerNorm written here, and shows how the
-// runtime rejects a call that does not match the kernel's signature.
+// runtime rejects a call that does not match the kernel's signature. Then
+// it runs the backward kernel normc derived from the spec's
+// {norm.backward} (layer_norm_768_backward) on the statistics the forward
+// saved, checks dx, dgamma and dbeta against a double-precision gradient
+// written here, and checks that they do not depend on the thread count.
 //
 //   layer_norm_runtime [BUNDLE.so]
 //
-// Exit status 0 when every check passes.
+// A bundle without the backward kernel (for example one built from
+// transformer_norms.mlir, which has no {norm.backward}) runs the forward
+// checks only. Exit status 0 when every check passes.
 
 #include "normc/runtime.hpp"
 
@@ -19,7 +25,7 @@
 #include <vector>
 
 #ifndef NORMC_EXAMPLE_BUNDLE
-#define NORMC_EXAMPLE_BUNDLE "transformer_norms.so"
+#define NORMC_EXAMPLE_BUNDLE "layer_norm_train.so"
 #endif
 
 namespace {
@@ -123,6 +129,137 @@ struct LayerNormData {
   }
 };
 
+/// Gradients of the LayerNorm above for an upstream gradient dy.
+struct BackwardData {
+  std::vector<float> dy, dx, dgamma, dbeta;
+
+  explicit BackwardData(int64_t rows)
+      : dy(rows * kHidden), dx(rows * kHidden), dgamma(kHidden),
+        dbeta(kHidden) {
+    for (float &v : dy)
+      v = float(uniform());
+  }
+
+  /// Arguments in manifest order: dy, x, gamma, mean, rstd (what the
+  /// forward saved), dx, dgamma, dbeta.
+  std::vector<normc::Tensor> tensors(LayerNormData &fwd) {
+    int64_t rows = fwd.rows;
+    return {normc::Tensor::f32(dy.data(), {rows, kHidden}),
+            normc::Tensor::f32(fwd.x.data(), {rows, kHidden}),
+            normc::Tensor::f32(fwd.gamma.data(), {kHidden}),
+            normc::Tensor::f32(fwd.mean.data(), {rows}),
+            normc::Tensor::f32(fwd.rstd.data(), {rows}),
+            normc::Tensor::f32(dx.data(), {rows, kHidden}),
+            normc::Tensor::f32(dgamma.data(), {kHidden}),
+            normc::Tensor::f32(dbeta.data(), {kHidden})};
+  }
+
+  /// The gradient in double precision, from statistics recomputed in
+  /// double: with xhat = (x - mu) * inv and g = dy * gamma, per row
+  ///   dx = inv * (g - mean(g) - xhat * mean(g * xhat)),
+  /// and over the rows dgamma = sum(dy * xhat), dbeta = sum(dy).
+  void reference(const LayerNormData &fwd, std::vector<double> &rdx,
+                 std::vector<double> &rdgamma,
+                 std::vector<double> &rdbeta) const {
+    rdx.assign(fwd.rows * kHidden, 0.0);
+    rdgamma.assign(kHidden, 0.0);
+    rdbeta.assign(kHidden, 0.0);
+    std::vector<double> xhat(kHidden), g(kHidden);
+    for (int64_t r = 0; r < fwd.rows; ++r) {
+      const float *row = &fwd.x[r * kHidden];
+      const float *drow = &dy[r * kHidden];
+      double mu = 0.0, var = 0.0;
+      for (int64_t i = 0; i < kHidden; ++i)
+        mu += row[i];
+      mu /= kHidden;
+      for (int64_t i = 0; i < kHidden; ++i)
+        var += (row[i] - mu) * (row[i] - mu);
+      double inv = 1.0 / std::sqrt(var / kHidden + kEps);
+      double meanG = 0.0, meanGX = 0.0;
+      for (int64_t i = 0; i < kHidden; ++i) {
+        xhat[i] = (row[i] - mu) * inv;
+        g[i] = double(drow[i]) * fwd.gamma[i];
+        meanG += g[i];
+        meanGX += g[i] * xhat[i];
+      }
+      meanG /= kHidden;
+      meanGX /= kHidden;
+      for (int64_t i = 0; i < kHidden; ++i) {
+        rdx[r * kHidden + i] = inv * (g[i] - meanG - xhat[i] * meanGX);
+        rdgamma[i] += drow[i] * xhat[i];
+        rdbeta[i] += drow[i];
+      }
+    }
+  }
+};
+
+/// Largest |actual - expected|, and whether every element is within
+/// torch.testing's f32 tolerance (atol 1e-5, rtol 1.3e-6).
+double maxError(const std::vector<float> &actual,
+                const std::vector<double> &expected, bool &ok) {
+  double worst = 0.0;
+  for (size_t i = 0; i < actual.size(); ++i) {
+    double error = std::fabs(actual[i] - expected[i]);
+    worst = std::max(worst, error);
+    if (!(error <= 1e-5 + 1.3e-6 * std::fabs(expected[i])))
+      ok = false;
+  }
+  return worst;
+}
+
+/// Runs `bwd` on the statistics `fwd` saved, on 1, 2 and 4 threads.
+bool runBackward(const normc::Kernel &bwd, LayerNormData &fwd) {
+  BackwardData grads(fwd.rows);
+  std::vector<double> rdx, rdgamma, rdbeta;
+  grads.reference(fwd, rdx, rdgamma, rdbeta);
+  bool passed = true;
+  std::vector<float> firstDx, firstDgamma, firstDbeta;
+  for (uint32_t threads : {1u, 2u, 4u}) {
+    normc::Expected<normc::Context> ctx = normc::Context::create({threads});
+    if (!ctx.ok()) {
+      std::fprintf(stderr, "%s\n", ctx.status().toString().c_str());
+      return false;
+    }
+    std::fill(grads.dx.begin(), grads.dx.end(), NAN);
+    std::fill(grads.dgamma.begin(), grads.dgamma.end(), NAN);
+    std::fill(grads.dbeta.begin(), grads.dbeta.end(), NAN);
+    normc::Status status = ctx->run(bwd, grads.tensors(fwd));
+    if (!status.ok()) {
+      std::fprintf(stderr, "backward run failed: %s\n",
+                   status.toString().c_str());
+      return false;
+    }
+    bool ok = true;
+    double edx = maxError(grads.dx, rdx, ok);
+    double edgamma = maxError(grads.dgamma, rdgamma, ok);
+    double edbeta = maxError(grads.dbeta, rdbeta, ok);
+    // dgamma/dbeta add fixed chunks of rows in a fixed order: the thread
+    // count must not change a bit of any gradient.
+    bool same = true;
+    if (firstDx.empty()) {
+      firstDx = grads.dx;
+      firstDgamma = grads.dgamma;
+      firstDbeta = grads.dbeta;
+    } else {
+      same = std::memcmp(firstDx.data(), grads.dx.data(), firstDx.size() * 4) ==
+                 0 &&
+             std::memcmp(firstDgamma.data(), grads.dgamma.data(),
+                         firstDgamma.size() * 4) == 0 &&
+             std::memcmp(firstDbeta.data(), grads.dbeta.data(),
+                         firstDbeta.size() * 4) == 0;
+    }
+    std::printf("%s f32 [%lld x %lld], %u thread(s): max error vs double: "
+                "|dx| %.3g, |dgamma| %.3g, |dbeta| %.3g%s%s\n",
+                bwd.name().c_str(), (long long)fwd.rows, (long long)kHidden,
+                ctx->numThreads(), edx, edgamma, edbeta,
+                ok ? "" : "  (outside the f32 tolerance!)",
+                same ? "" : "  (differs from 1 thread!)");
+    if (!ok || !same)
+      passed = false;
+  }
+  return passed;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -211,12 +348,19 @@ int main(int argc, char **argv) {
       ++failures;
   }
 
-  // Backward: normc does not generate backward kernels yet. Once it does,
-  // the bundle will also hold a kernel of kind NORMC_KIND_BACKWARD for
-  // layer_norm_768 (taking dy, x, gamma and the saved mean/rstd above and
-  // producing dx, dgamma, dbeta); run it here the same way, with
-  // bundle->find(...) and ctx->run(...), and check it against the
-  // double-precision gradient.
+  // Backward: the gradients of the forward above, from dy. The kernel takes
+  // the mean and rstd the forward saved; the runtime allocates the kernel's
+  // workspace and runs its finalize step (which writes dgamma and dbeta),
+  // so the app passes only the manifest's arguments.
+  normc::Expected<normc::Kernel> bwd = bundle->find("layer_norm_768_backward");
+  if (!bwd.ok()) {
+    std::printf("%s: backward skipped (compile a spec with {norm.backward}, "
+                "e.g. specs/layer_norm_train.mlir)\n",
+                bwd.status().toString().c_str());
+  } else {
+    if (!runBackward(*bwd, data))
+      ++failures;
+  }
 
   std::printf(failures ? "FAILED\n" : "OK\n");
   return failures ? 1 : 0;

@@ -157,6 +157,6 @@ endif()
 run_step("run transformer_norms_direct" ${outside}/transformer_norms_direct)
 message("${step_output}")
 run_step("run layer_norm_runtime" ${outside}/layer_norm_runtime
-  ${outside}/generated/transformer_norms.so)
+  ${outside}/generated/layer_norm_train.so)
 message("${step_output}")
 message(STATUS "install test: passed")

@@ -1,0 +1,962 @@
+//===- RuntimeBackwardTest.cpp - backward bundles run through the runtime -===//
+//
+// The training path an application takes: a spec whose functions carry
+// `attributes {norm.backward}` is compiled by normc (--emit=shared), so the
+// bundle holds each forward kernel and its derived `<name>_backward`. The
+// backward kernels are opened with libnormc_runtime and run with normc_run
+// on tensor descriptors; the runtime allocates their workspace (size from
+// the manifest's "workspace" function), passes it after the arguments and
+// runs the "finalize" step (which writes dgamma/dbeta) once all work items
+// are done.
+//
+// Every named norm is covered in f32, f16 and bf16; the channel ops in NCHW
+// ([N, C, H, W], channel dim 1) and NHWC ([N, H, W, C], channel dim 3) with
+// a static C, so the manifests mix static and dynamic dims; plus kernels
+// without weight/bias and two that ask for a subset of the gradients
+// (`norm.backward = ["dx"]`, `["dgamma", "dbeta"]`).
+//
+// What is checked, for each kernel:
+//   * the manifest signature: kind backward, op, args (name, io, dtype,
+//     rank, no in-place output) and the workspace/finalize symbols;
+//   * dx, dgamma and dbeta against the float64 reference gradient
+//     (test/reference backward()) computed from the exact statistics, after
+//     rounding it to the output type, with torch.testing's default
+//     tolerances. As in BackwardTest.cpp, the kernel gets the statistics a
+//     forward kernel saves: the reference forward's mean/rstd rounded to f32
+//     (BatchNorm inference: the running mean/var it is given);
+//   * bitwise identical outputs on 1, 2 and 4 threads (work items are fixed
+//     chunks and the finalize step adds their partial sums in chunk order);
+//   * a zero-size batch: success, with dgamma/dbeta written as zeros (also
+//     with NULL data for the empty tensors).
+// And across kernels: concurrent runs of one backward kernel (each run has
+// its own workspace), the forward kernel's saved statistics fed to the
+// backward one, the direct C entry point (which mallocs the workspace
+// itself) agreeing bit for bit with the runtime, and error reporting.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelBundle.h"
+
+#include "DTypes.h"
+#include "NormReference.h"
+#include "TestData.h"
+#include "Tolerance.h"
+
+#include "normc/runtime.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace normc::ref;
+
+namespace {
+
+enum class Op {
+  LayerNorm,
+  RMSNorm,
+  BatchNormTrain,
+  BatchNormInfer,
+  InstanceNorm,
+  GroupNorm
+};
+
+/// Which gradients the spec asks for.
+enum class Grads { All, DxOnly, ParamsOnly };
+
+constexpr int64_t kChannels = 8;
+constexpr int64_t kGroups = 4;
+constexpr double kEps = 1e-5;
+constexpr double kMomentum = 0.1;
+
+struct Config {
+  Op op;
+  DType dtype;
+  bool channelsLast; // channel ops: NHWC instead of NCHW
+  bool affine;
+  Grads grads = Grads::All;
+
+  bool isChannelOp() const { return op != Op::LayerNorm && op != Op::RMSNorm; }
+  int64_t channelDim() const { return channelsLast ? 3 : 1; }
+  bool hasBeta() const { return affine && op != Op::RMSNorm; }
+  bool center() const { return op != Op::RMSNorm; }
+  bool wantDx() const { return grads != Grads::ParamsOnly; }
+  bool wantDgamma() const { return affine && grads != Grads::DxOnly; }
+  bool wantDbeta() const { return hasBeta() && grads != Grads::DxOnly; }
+  /// The forward spec function; the backward kernel is name() + "_backward".
+  std::string name() const {
+    static const char *ops[] = {"layer_norm", "rms_norm",      "bn_train",
+                                "bn_infer",   "instance_norm", "group_norm"};
+    std::string n = ops[(int)op];
+    if (isChannelOp())
+      n += channelsLast ? "_nhwc" : "_nchw";
+    n += std::string("_") + dtypeName(dtype);
+    if (!affine)
+      n += "_plain";
+    if (grads == Grads::DxOnly)
+      n += "_dx";
+    if (grads == Grads::ParamsOnly)
+      n += "_params";
+    return n;
+  }
+  std::string backwardName() const { return name() + "_backward"; }
+};
+
+/// gtest prints parameters in test names and failures: the name, not the
+/// struct's bytes (which include padding).
+void PrintTo(const Config &c, std::ostream *os) { *os << c.name(); }
+
+std::vector<Config> allConfigs() {
+  std::vector<Config> configs;
+  for (Op op : {Op::LayerNorm, Op::RMSNorm, Op::BatchNormTrain,
+                Op::BatchNormInfer, Op::InstanceNorm, Op::GroupNorm})
+    for (DType dtype : {DType::F32, DType::F16, DType::BF16})
+      for (bool channelsLast : {false, true}) {
+        bool channelOp = op != Op::LayerNorm && op != Op::RMSNorm;
+        if (!channelOp && channelsLast)
+          continue;
+        configs.push_back({op, dtype, channelsLast, true});
+      }
+  // Without weight/bias: dx only (InstanceNorm's PyTorch default).
+  configs.push_back({Op::LayerNorm, DType::F32, false, false});
+  configs.push_back({Op::RMSNorm, DType::BF16, false, false});
+  configs.push_back({Op::InstanceNorm, DType::F32, false, false});
+  configs.push_back({Op::GroupNorm, DType::BF16, true, false});
+  // A subset of the gradients.
+  configs.push_back({Op::LayerNorm, DType::F32, false, true, Grads::DxOnly});
+  configs.push_back(
+      {Op::GroupNorm, DType::BF16, true, true, Grads::ParamsOnly});
+  configs.push_back(
+      {Op::BatchNormTrain, DType::F16, false, true, Grads::ParamsOnly});
+  return configs;
+}
+
+//===----------------------------------------------------------------------===//
+// The spec
+//===----------------------------------------------------------------------===//
+
+std::string tensorType(const std::vector<std::string> &dims,
+                       const char *element) {
+  std::string t = "tensor<";
+  for (const std::string &d : dims)
+    t += d + "x";
+  return t + element + ">";
+}
+
+std::string join(const std::vector<std::string> &v) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i)
+    out += (i ? ", " : "") + v[i];
+  return out;
+}
+
+/// The forward spec function of `c`, marked for backward derivation.
+std::string specFor(const Config &c) {
+  const char *e = dtypeName(c.dtype);
+  const char *s = "f32";
+  std::string C = std::to_string(kChannels);
+  std::string x, vec, stat;
+  switch (c.op) {
+  case Op::LayerNorm:
+  case Op::RMSNorm:
+    x = tensorType({"?", "?"}, e);
+    vec = tensorType({"?"}, e);
+    stat = tensorType({"?"}, s);
+    break;
+  default:
+    x = tensorType(c.channelsLast ? std::vector<std::string>{"?", "?", "?", C}
+                                  : std::vector<std::string>{"?", C, "?", "?"},
+                   e);
+    vec = tensorType({C}, e);
+    if (c.op == Op::InstanceNorm)
+      stat = tensorType({"?", C}, s);
+    else if (c.op == Op::GroupNorm)
+      stat = tensorType({"?", std::to_string(kGroups)}, s);
+    else
+      stat = tensorType({C}, s);
+  }
+
+  std::vector<std::pair<std::string, std::string>> args = {{"x", x}};
+  std::string operands = "%x";
+  if (c.affine) {
+    args.push_back({"w", vec});
+    operands += " weight(%w)";
+    if (c.op != Op::RMSNorm) {
+      args.push_back({"b", vec});
+      operands += " bias(%b)";
+    }
+  }
+  if (c.op == Op::BatchNormTrain || c.op == Op::BatchNormInfer) {
+    args.push_back({"rm", stat});
+    args.push_back({"rv", stat});
+    operands += " running(%rm, %rv)";
+  }
+  std::vector<std::string> results = {x};
+  if (c.op != Op::BatchNormInfer) {
+    if (c.op != Op::RMSNorm)
+      results.push_back(stat);
+    results.push_back(stat);
+  }
+  if (c.op == Op::BatchNormTrain) {
+    results.push_back(stat);
+    results.push_back(stat);
+  }
+  std::vector<std::string> attrs = {"eps = 1.0e-05 : f64"};
+  if (c.isChannelOp() && c.channelsLast)
+    attrs.push_back("channel_dim = 3 : i64");
+  if (c.op == Op::GroupNorm)
+    attrs.push_back("num_groups = " + std::to_string(kGroups) + " : i64");
+  if (c.op == Op::BatchNormTrain)
+    attrs.push_back("training");
+
+  std::string backward = "norm.backward";
+  if (c.grads == Grads::DxOnly)
+    backward += " = [\"dx\"]";
+  if (c.grads == Grads::ParamsOnly)
+    backward += c.hasBeta() ? " = [\"dgamma\", \"dbeta\"]" : " = [\"dgamma\"]";
+
+  std::vector<std::string> argDecls, argTypes, resultNames;
+  for (auto &[n, t] : args) {
+    argDecls.push_back("%" + n + ": " + t);
+    argTypes.push_back(t);
+  }
+  for (size_t i = 0; i < results.size(); ++i)
+    resultNames.push_back("%r" + std::to_string(i));
+  static const char *named[] = {"layer_norm", "rms_norm",      "batch_norm",
+                                "batch_norm", "instance_norm", "group_norm"};
+  std::string text = "func.func @" + c.name() + "(" + join(argDecls) +
+                     ") -> (" + join(results) + ") attributes {" + backward +
+                     "} {\n";
+  text += "  " + join(resultNames) + " = norm." + named[(int)c.op] + " " +
+          operands + " {" + join(attrs) + "} : (" + join(argTypes) + ") -> (" +
+          join(results) + ")\n";
+  text += "  return " + join(resultNames) + " : " + join(results) + "\n}\n";
+  return text;
+}
+
+std::string fullSpec() {
+  std::string spec;
+  for (const Config &c : allConfigs())
+    spec += specFor(c);
+  return spec;
+}
+
+//===----------------------------------------------------------------------===//
+// Arguments and reference
+//===----------------------------------------------------------------------===//
+
+NormDesc descFor(const Config &c, const std::vector<int64_t> &shape) {
+  switch (c.op) {
+  case Op::LayerNorm:
+    return layerNormDesc(shape, 1, c.affine, kEps);
+  case Op::RMSNorm:
+    return rmsNormDesc(shape, 1, c.affine, kEps);
+  case Op::BatchNormTrain:
+    return batchNormDesc(shape, c.channelDim(), /*training=*/true, c.affine,
+                         kEps, /*updateRunning=*/true, kMomentum);
+  case Op::BatchNormInfer:
+    return batchNormDesc(shape, c.channelDim(), /*training=*/false, c.affine,
+                         kEps);
+  case Op::InstanceNorm:
+    return instanceNormDesc(shape, c.channelDim(), c.affine, kEps);
+  case Op::GroupNorm:
+    return groupNormDesc(shape, c.channelDim(), kGroups, c.affine, kEps);
+  }
+  return NormDesc();
+}
+
+normc_dtype runtimeDType(DType d) {
+  switch (d) {
+  case DType::F32:
+    return NORMC_DTYPE_F32;
+  case DType::F16:
+    return NORMC_DTYPE_F16;
+  case DType::BF16:
+    return NORMC_DTYPE_BF16;
+  case DType::F64:
+    return NORMC_DTYPE_F64;
+  }
+  return NORMC_DTYPE_F32;
+}
+
+/// Shapes of gamma/beta and of the statistics for x of `shape`, written
+/// out per op (the reference refuses zero-size shapes).
+void argShapes(const Config &c, const std::vector<int64_t> &shape,
+               std::vector<int64_t> &affine, std::vector<int64_t> &stats) {
+  switch (c.op) {
+  case Op::LayerNorm:
+  case Op::RMSNorm:
+    affine = {shape[1]};
+    stats = {shape[0]};
+    return;
+  case Op::BatchNormTrain:
+  case Op::BatchNormInfer:
+    affine = stats = {kChannels};
+    return;
+  case Op::InstanceNorm:
+    affine = {kChannels};
+    stats = {shape[0], kChannels};
+    return;
+  case Op::GroupNorm:
+    affine = {kChannels};
+    stats = {shape[0], kGroups};
+    return;
+  }
+}
+
+/// One kernel argument as the test knows it (independently of the manifest).
+struct Arg {
+  std::string name;
+  bool output;
+  DType dtype;
+  std::vector<int64_t> shape;
+  /// Inputs: the values passed. Outputs: the float64 reference gradient.
+  std::vector<double> values;
+};
+
+struct Case {
+  std::vector<Arg> args;
+  std::string error; // reference failure, if any
+  /// The forward's inputs (for the forward-then-backward test).
+  std::vector<double> x, gamma, beta, runMean, runVar;
+};
+
+/// The backward kernel's arguments for x of `shape`, in the kernel's order:
+/// dy, x, [gamma], then mean and var (BatchNorm inference) or [mean] and
+/// rstd (saved by the forward, as f32), then the requested gradients dx,
+/// [dgamma], [dbeta]. Inputs are drawn from `seed`; outputs carry the
+/// float64 gradient from exact statistics. For a zero-size x, inputs are
+/// zeros and dgamma/dbeta are expected to be zeros.
+Case makeCase(const Config &c, const std::vector<int64_t> &shape,
+              uint64_t seed) {
+  Case result;
+  std::vector<int64_t> affineShp, statsShp;
+  argShapes(c, shape, affineShp, statsShp);
+  int64_t n = numel(shape), g = numel(affineShp), s = numel(statsShp);
+  std::vector<double> x(n), gamma(g), beta(g), dy(n), runMean(s), runVar(s),
+      savedMean(s), savedRstd(s);
+  std::vector<double> dx(n), dgamma(g, 0.0), dbeta(g, 0.0);
+  if (n != 0) {
+    NormDesc desc = descFor(c, shape);
+    if (std::string why = validate(desc); !why.empty()) {
+      result.error = "invalid reference desc: " + why;
+      return result;
+    }
+    if (statsShape(desc) != statsShp || gammaShape(desc) != affineShp) {
+      result.error = "the test's shapes disagree with the reference's";
+      return result;
+    }
+    // Random and adversarial sets (as BackwardTest.cpp); BatchNorm
+    // inference's given statistics do not describe such sets, keep x
+    // ordinary there.
+    std::vector<Pattern> patterns = {Pattern::Normal, Pattern::LargeMean,
+                                     Pattern::Constant, Pattern::NearMax,
+                                     Pattern::TinyVariance};
+    if (c.op == Op::BatchNormInfer)
+      patterns = {Pattern::Normal};
+    x = generateInput(desc, c.dtype, patterns, seed);
+    gamma = randomNormal(g, seed + 1, c.dtype, 1.0, 0.5);
+    beta = randomNormal(g, seed + 2, c.dtype, 0.0, 1.0);
+    dy = randomNormal(n, seed + 3, c.dtype);
+    runMean = randomNormal(s, seed + 4, DType::F32);
+    runVar = randomUniform(s, seed + 5, 0.25, 4.0, DType::F32);
+
+    ForwardInputs in;
+    in.x = &x;
+    if (desc.hasGamma)
+      in.gamma = &gamma;
+    if (desc.hasBeta)
+      in.beta = &beta;
+    if (c.op == Op::BatchNormInfer) {
+      in.givenMean = &runMean;
+      in.givenVar = &runVar;
+    }
+    if (c.op == Op::BatchNormTrain) {
+      in.runningMean = &runMean;
+      in.runningVar = &runVar;
+    }
+    ForwardResult fwd = forward(desc, in);
+    if (!fwd.ok()) {
+      result.error = "reference forward: " + fwd.error;
+      return result;
+    }
+    // What a forward kernel saves: the statistics rounded to f32.
+    savedMean = roundToDType(fwd.mean, DType::F32);
+    savedRstd = roundToDType(fwd.rstd, DType::F32);
+
+    // The true gradient: float64, from the exact statistics.
+    BackwardInputs bin;
+    bin.dy = &dy;
+    bin.x = &x;
+    if (desc.hasGamma)
+      bin.gamma = &gamma;
+    if (c.op == Op::BatchNormInfer) {
+      bin.mean = &runMean;
+      bin.var = &runVar;
+    } else {
+      if (desc.center)
+        bin.mean = &fwd.mean;
+      bin.rstd = &fwd.rstd;
+      bin.var = &fwd.var;
+    }
+    BackwardOutputs wanted;
+    wanted.dx = c.wantDx();
+    wanted.dgamma = c.wantDgamma();
+    wanted.dbeta = c.wantDbeta();
+    BackwardResult ref = backward(desc, bin, wanted);
+    if (!ref.ok()) {
+      result.error = "reference backward: " + ref.error;
+      return result;
+    }
+    dx = ref.dx;
+    dgamma = ref.dgamma;
+    dbeta = ref.dbeta;
+  }
+
+  auto &a = result.args;
+  a.push_back({"dy", false, c.dtype, shape, dy});
+  a.push_back({"x", false, c.dtype, shape, x});
+  if (c.affine)
+    a.push_back({"gamma", false, c.dtype, affineShp, gamma});
+  if (c.op == Op::BatchNormInfer) {
+    a.push_back({"mean", false, DType::F32, statsShp, runMean});
+    a.push_back({"var", false, DType::F32, statsShp, runVar});
+  } else {
+    if (c.center())
+      a.push_back({"mean", false, DType::F32, statsShp, savedMean});
+    a.push_back({"rstd", false, DType::F32, statsShp, savedRstd});
+  }
+  if (c.wantDx())
+    a.push_back({"dx", true, c.dtype, shape, dx});
+  if (c.wantDgamma())
+    a.push_back({"dgamma", true, c.dtype, affineShp, dgamma});
+  if (c.wantDbeta())
+    a.push_back({"dbeta", true, c.dtype, affineShp, dbeta});
+  result.x = x;
+  result.gamma = gamma;
+  result.beta = beta;
+  result.runMean = runMean;
+  result.runVar = runVar;
+  return result;
+}
+
+constexpr size_t kGuard = 16;
+constexpr uint8_t kFill = 0xA5;
+
+/// Buffers and descriptors of one call. Outputs are pre-filled with kFill
+/// and followed by kGuard bytes that must stay kFill.
+struct Call {
+  std::vector<std::vector<uint8_t>> buffers;
+  std::vector<normc_tensor> tensors;
+
+  /// `nullEmpty`: zero-element tensors get a NULL data pointer (allowed).
+  explicit Call(const std::vector<Arg> &args, bool nullEmpty = false) {
+    for (const Arg &arg : args) {
+      size_t bytes = numel(arg.shape) * dtypeSize(arg.dtype);
+      std::vector<uint8_t> buffer(bytes + kGuard, kFill);
+      if (!arg.output)
+        storeAs(arg.dtype, arg.values, buffer.data());
+      buffers.push_back(std::move(buffer));
+    }
+    for (size_t i = 0; i < args.size(); ++i) {
+      normc_tensor t{};
+      t.data =
+          nullEmpty && numel(args[i].shape) == 0 ? nullptr : buffers[i].data();
+      t.dtype = runtimeDType(args[i].dtype);
+      t.rank = args[i].shape.size();
+      t.shape = args[i].shape.data();
+      tensors.push_back(t);
+    }
+  }
+  Call(const Call &) = delete;
+
+  normc_status run(normc_context *ctx, const normc_kernel *k) {
+    return normc_run(ctx, k, tensors.data(), tensors.size());
+  }
+  static size_t bytes(const Arg &arg) {
+    return numel(arg.shape) * dtypeSize(arg.dtype);
+  }
+  std::vector<uint8_t> outputBytes(const std::vector<Arg> &args,
+                                   size_t i) const {
+    return std::vector<uint8_t>(buffers[i].begin(),
+                                buffers[i].begin() + bytes(args[i]));
+  }
+  bool guardsIntact(const std::vector<Arg> &args) const {
+    for (size_t i = 0; i < args.size(); ++i)
+      for (size_t b = bytes(args[i]); b < buffers[i].size(); ++b)
+        if (buffers[i][b] != kFill)
+          return false;
+    return true;
+  }
+  bool outputsUntouched(const std::vector<Arg> &args) const {
+    for (size_t i = 0; i < args.size(); ++i)
+      if (args[i].output)
+        for (uint8_t byte : buffers[i])
+          if (byte != kFill)
+            return false;
+    return true;
+  }
+};
+
+std::string shapeText(const std::vector<int64_t> &shape) {
+  std::string t;
+  for (size_t i = 0; i < shape.size(); ++i)
+    t += (i ? "x" : "") + std::to_string(shape[i]);
+  return t;
+}
+
+std::string lastError() { return normc_last_error(); }
+
+/// The largest fraction of the allowed error used, per output and dtype
+/// (printed at the end for the record).
+std::map<std::string, std::pair<double, double>> worst;
+
+void record(const std::string &what, DType dtype, const CompareReport &r) {
+  auto &[abs, used] = worst[what + " " + dtypeName(dtype)];
+  abs = std::max(abs, r.maxAbsError);
+  if (r.worstIndex < 0)
+    return;
+  Tolerance tol = defaultTolerance(dtype);
+  double error = std::fabs(r.worstActual - r.worstExpected);
+  if (std::isfinite(error))
+    used = std::max(used,
+                    error / (tol.atol + tol.rtol * std::fabs(r.worstExpected)));
+}
+
+//===----------------------------------------------------------------------===//
+// Shared bundle and contexts
+//===----------------------------------------------------------------------===//
+
+normc_bundle *bundle = nullptr;
+std::string bundleError;
+constexpr uint32_t kThreadCounts[] = {1, 2, 4};
+normc_context *contexts[3] = {nullptr, nullptr, nullptr};
+
+class RuntimeBundle : public ::testing::Environment {
+public:
+  void SetUp() override {
+    if (normc_bundle_open(NORMC_RUNTIME_BACKWARD_TEST_BUNDLE, &bundle) !=
+        NORMC_OK)
+      bundleError = lastError();
+    for (size_t i = 0; i < 3; ++i) {
+      normc_context_options options;
+      normc_context_options_init(&options);
+      options.num_threads = kThreadCounts[i];
+      options.pin_threads = 0;
+      if (normc_context_create(&options, &contexts[i]) != NORMC_OK)
+        bundleError = lastError();
+    }
+  }
+  void TearDown() override {
+    std::printf("runtime backward: worst errors against the float64 gradient "
+                "(after rounding to the output type):\n");
+    for (auto &[what, err] : worst)
+      std::printf("  %-12s max abs error %.3g, %.2f of the tolerance\n",
+                  what.c_str(), err.first, err.second);
+    for (normc_context *&ctx : contexts)
+      normc_context_destroy(ctx), ctx = nullptr;
+    normc_bundle_close(bundle);
+    bundle = nullptr;
+  }
+};
+
+bool ready() { return bundle && contexts[0] && contexts[1] && contexts[2]; }
+
+const normc_kernel *findKernel(const std::string &name) {
+  const normc_kernel *kernel = nullptr;
+  if (normc_bundle_find_kernel(bundle, name.c_str(), &kernel) != NORMC_OK)
+    return nullptr;
+  return kernel;
+}
+
+std::vector<std::vector<int64_t>> shapesFor(const Config &c) {
+  // The last shape has more work items (chunks) than 4 threads x 4 chunks.
+  if (!c.isChannelOp())
+    return {{1, 1}, {7, 17}, {64, 1151}, {3, 4096}, {300, 257}};
+  // N, H, W with C fixed; BatchNorm training needs 2 values per channel.
+  std::vector<std::vector<int64_t>> nhw = {{2, 5, 7}, {3, 16, 33}};
+  if (c.op != Op::BatchNormTrain)
+    nhw.push_back({1, 1, 1});
+  nhw.push_back({16, 9, 40});
+  std::vector<std::vector<int64_t>> shapes;
+  for (auto &d : nhw)
+    shapes.push_back(c.channelsLast
+                         ? std::vector<int64_t>{d[0], d[1], d[2], kChannels}
+                         : std::vector<int64_t>{d[0], kChannels, d[1], d[2]});
+  return shapes;
+}
+
+std::vector<int64_t> zeroBatchShape(const Config &c) {
+  if (!c.isChannelOp())
+    return {0, 33};
+  return c.channelsLast ? std::vector<int64_t>{0, 5, 7, kChannels}
+                        : std::vector<int64_t>{0, kChannels, 5, 7};
+}
+
+/// Checks every output of `call` against the reference in `args`.
+void compareOutputs(const std::vector<Arg> &args, const Call &call, bool keep) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const Arg &o = args[i];
+    if (!o.output)
+      continue;
+    std::vector<double> expected = roundToDType(o.values, o.dtype);
+    CompareReport report = compareBuffer(o.dtype, call.buffers[i].data(),
+                                         o.values.size(), expected);
+    EXPECT_TRUE(report.ok) << o.name << ": " << report.message;
+    if (keep)
+      record(o.name, o.dtype, report);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Backward kernels through the runtime
+//===----------------------------------------------------------------------===//
+
+class RuntimeBackward : public ::testing::TestWithParam<Config> {};
+
+TEST_P(RuntimeBackward, ManifestSignature) {
+  const Config &c = GetParam();
+  ASSERT_TRUE(ready()) << bundleError;
+  const normc_kernel *kernel = findKernel(c.backwardName());
+  ASSERT_NE(kernel, nullptr) << lastError();
+
+  static const char *ops[] = {"layer_norm", "rms_norm",      "batch_norm",
+                              "batch_norm", "instance_norm", "group_norm"};
+  EXPECT_EQ(normc_kernel_get_kind(kernel), NORMC_KIND_BACKWARD);
+  EXPECT_STREQ(normc_op_name(normc_kernel_op(kernel)), ops[(int)c.op]);
+  // The forward kernel is in the bundle too, with the same op.
+  const normc_kernel *fwd = findKernel(c.name());
+  ASSERT_NE(fwd, nullptr);
+  EXPECT_EQ(normc_kernel_get_kind(fwd), NORMC_KIND_FORWARD);
+  EXPECT_EQ(normc_kernel_op(fwd), normc_kernel_op(kernel));
+
+  Case sig = makeCase(c, shapesFor(c)[0], 1);
+  ASSERT_TRUE(sig.error.empty()) << sig.error;
+  ASSERT_EQ(normc_kernel_num_args(kernel), sig.args.size());
+  for (size_t i = 0; i < sig.args.size(); ++i) {
+    normc_arg_info info;
+    ASSERT_EQ(normc_kernel_arg(kernel, i, &info), NORMC_OK);
+    EXPECT_EQ(std::string(info.name), sig.args[i].name) << "arg " << i;
+    EXPECT_EQ(info.io, sig.args[i].output ? NORMC_IO_OUT : NORMC_IO_IN)
+        << info.name;
+    EXPECT_EQ(info.dtype, runtimeDType(sig.args[i].dtype)) << info.name;
+    EXPECT_EQ(info.rank, sig.args[i].shape.size()) << info.name;
+    EXPECT_EQ(info.inplace, nullptr)
+        << info.name << " may alias " << info.inplace;
+    // Static dims: C of the channel ops (x, dy, dx at the channel dim;
+    // gamma and the gradients of the parameters; BatchNorm's statistics)
+    // and the groups of GroupNorm's statistics. Everything else is dynamic.
+    for (size_t d = 0; d < info.rank; ++d) {
+      bool isStatic = false;
+      if (c.isChannelOp()) {
+        if (info.rank == 4)
+          isStatic = (int64_t)d == c.channelDim();
+        else if (info.rank == 1)
+          isStatic = true; // [C]
+        else
+          isStatic = d == 1; // [N, C] or [N, G]
+      }
+      if (isStatic) {
+        EXPECT_EQ(info.shape[d].symbol, -1) << info.name << " dim " << d;
+        EXPECT_EQ(info.shape[d].size, sig.args[i].shape[d])
+            << info.name << " dim " << d;
+      } else {
+        EXPECT_GE(info.shape[d].symbol, 0) << info.name << " dim " << d;
+      }
+    }
+  }
+  // The manifest names the workspace and finalize functions of the kernel.
+  std::string json = normc_bundle_manifest_json(bundle);
+  std::string k = c.backwardName();
+  EXPECT_NE(json.find("\"workspace\": \"__normc_" + k + "_workspace\""),
+            std::string::npos);
+  EXPECT_NE(json.find("\"finalize\": \"__normc_" + k + "_finalize\""),
+            std::string::npos);
+  EXPECT_EQ(json.find("__normc_" + c.name() + "_workspace\""),
+            std::string::npos)
+      << "the forward kernel has no workspace";
+}
+
+TEST_P(RuntimeBackward, MatchesFloat64Gradient) {
+  const Config &c = GetParam();
+  ASSERT_TRUE(ready()) << bundleError;
+  const normc_kernel *kernel = findKernel(c.backwardName());
+  ASSERT_NE(kernel, nullptr) << lastError();
+
+  uint64_t seed = 100;
+  for (const std::vector<int64_t> &shape : shapesFor(c)) {
+    SCOPED_TRACE(c.backwardName() + " shape " + shapeText(shape));
+    Case cs = makeCase(c, shape, seed += 10);
+    ASSERT_TRUE(cs.error.empty()) << cs.error;
+    const std::vector<Arg> &args = cs.args;
+
+    // Output bytes of the 1-thread run, by arg index.
+    std::vector<std::vector<uint8_t>> first(args.size());
+    for (size_t t = 0; t < 3; ++t) {
+      SCOPED_TRACE(std::to_string(kThreadCounts[t]) + " thread(s)");
+      Call call(args);
+      ASSERT_EQ(call.run(contexts[t], kernel), NORMC_OK) << lastError();
+      EXPECT_TRUE(call.guardsIntact(args)) << "wrote past an output";
+      compareOutputs(args, call, /*keep=*/t == 0);
+      for (size_t i = 0; i < args.size(); ++i) {
+        if (!args[i].output)
+          continue;
+        std::vector<uint8_t> bytes = call.outputBytes(args, i);
+        if (t == 0)
+          first[i] = std::move(bytes);
+        else
+          EXPECT_TRUE(bytes == first[i])
+              << args[i].name << " differs between 1 and " << kThreadCounts[t]
+              << " threads";
+      }
+    }
+  }
+}
+
+/// A zero-size batch is a valid call with nothing to reduce: dx is empty
+/// and dgamma/dbeta are written as zeros (the finalize step runs although
+/// there are no work items), for every norm including BatchNorm training
+/// (a sum over an empty batch is zero, as in PyTorch).
+class RuntimeBackwardEmpty : public ::testing::TestWithParam<Config> {};
+
+TEST_P(RuntimeBackwardEmpty, ZeroSizeBatchWritesZeroGradients) {
+  const Config &c = GetParam();
+  ASSERT_TRUE(ready()) << bundleError;
+  const normc_kernel *kernel = findKernel(c.backwardName());
+  ASSERT_NE(kernel, nullptr) << lastError();
+  Case cs = makeCase(c, zeroBatchShape(c), 1);
+  ASSERT_TRUE(cs.error.empty()) << cs.error;
+  for (bool nullEmpty : {false, true})
+    for (size_t t : {0, 2}) {
+      SCOPED_TRACE(
+          std::string(nullEmpty ? "NULL data for empty tensors, " : "") +
+          std::to_string(kThreadCounts[t]) + " thread(s)");
+      Call call(cs.args, nullEmpty);
+      ASSERT_EQ(call.run(contexts[t], kernel), NORMC_OK) << lastError();
+      EXPECT_TRUE(call.guardsIntact(cs.args));
+      for (size_t i = 0; i < cs.args.size(); ++i) {
+        const Arg &o = cs.args[i];
+        if (!o.output || numel(o.shape) == 0)
+          continue;
+        std::vector<double> got =
+            loadFrom(o.dtype, call.buffers[i].data(), numel(o.shape));
+        for (size_t j = 0; j < got.size(); ++j)
+          ASSERT_EQ(got[j], 0.0) << o.name << "[" << j << "]";
+      }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllNorms, RuntimeBackward,
+                         ::testing::ValuesIn(allConfigs()),
+                         [](const ::testing::TestParamInfo<Config> &info) {
+                           return info.param.name();
+                         });
+
+INSTANTIATE_TEST_SUITE_P(AllNorms, RuntimeBackwardEmpty,
+                         ::testing::ValuesIn(allConfigs()),
+                         [](const ::testing::TestParamInfo<Config> &info) {
+                           return info.param.name();
+                         });
+
+//===----------------------------------------------------------------------===//
+// Across kernels
+//===----------------------------------------------------------------------===//
+
+const Config kLayerNorm = {Op::LayerNorm, DType::F32, false, true};
+const Config kGroupNormNhwc = {Op::GroupNorm, DType::F16, true, true};
+const Config kBatchNormTrain = {Op::BatchNormTrain, DType::BF16, false, true};
+
+/// Several application threads run the same backward kernel on one context
+/// at once: each run has its own workspace, so every result is the serial
+/// one, bit for bit.
+TEST(RuntimeBackwardConcurrency, SameKernelFromFourThreads) {
+  ASSERT_TRUE(ready()) << bundleError;
+  for (const Config &c : {kLayerNorm, kGroupNormNhwc, kBatchNormTrain}) {
+    SCOPED_TRACE(c.backwardName());
+    const normc_kernel *kernel = findKernel(c.backwardName());
+    ASSERT_NE(kernel, nullptr);
+    Case cs = makeCase(c, shapesFor(c).back(), 7);
+    ASSERT_TRUE(cs.error.empty()) << cs.error;
+    Call serial(cs.args);
+    ASSERT_EQ(serial.run(contexts[0], kernel), NORMC_OK) << lastError();
+
+    constexpr int kCallers = 4, kRounds = 3;
+    std::vector<std::unique_ptr<Call>> calls;
+    for (int i = 0; i < kCallers * kRounds; ++i)
+      calls.push_back(std::make_unique<Call>(cs.args));
+    std::vector<normc_status> status(calls.size(), NORMC_OK);
+    std::vector<std::thread> callers;
+    for (int t = 0; t < kCallers; ++t)
+      callers.emplace_back([&, t] {
+        for (int r = 0; r < kRounds; ++r) {
+          size_t i = t * kRounds + r;
+          status[i] = calls[i]->run(contexts[2], kernel);
+        }
+      });
+    for (std::thread &t : callers)
+      t.join();
+    for (size_t i = 0; i < calls.size(); ++i) {
+      ASSERT_EQ(status[i], NORMC_OK) << "call " << i;
+      for (size_t a = 0; a < cs.args.size(); ++a) {
+        if (cs.args[a].output) {
+          EXPECT_TRUE(calls[i]->outputBytes(cs.args, a) ==
+                      serial.outputBytes(cs.args, a))
+              << cs.args[a].name << " of call " << i
+              << " differs from the serial run";
+        }
+      }
+    }
+  }
+}
+
+/// What training does: the forward kernel's saved mean/rstd feed the
+/// backward kernel, both through the runtime. The gradient matches the
+/// float64 one from exact statistics.
+TEST(RuntimeBackwardChain, ForwardStatisticsFeedTheBackward) {
+  ASSERT_TRUE(ready()) << bundleError;
+  for (const Config &c : {kLayerNorm, kGroupNormNhwc, kBatchNormTrain}) {
+    std::vector<int64_t> shape = shapesFor(c)[1];
+    SCOPED_TRACE(c.name() + " shape " + shapeText(shape));
+    const normc_kernel *fwd = findKernel(c.name());
+    const normc_kernel *bwd = findKernel(c.backwardName());
+    ASSERT_TRUE(fwd && bwd);
+    Case cs = makeCase(c, shape, 21);
+    ASSERT_TRUE(cs.error.empty()) << cs.error;
+
+    // Forward args: x, [gamma, beta], [running stats], y, mean, rstd,
+    // [running outputs].
+    std::vector<int64_t> affineShp, statsShp;
+    argShapes(c, shape, affineShp, statsShp);
+    std::vector<Arg> fargs = {{"x", false, c.dtype, shape, cs.x}};
+    if (c.affine) {
+      fargs.push_back({"gamma", false, c.dtype, affineShp, cs.gamma});
+      if (c.hasBeta())
+        fargs.push_back({"beta", false, c.dtype, affineShp, cs.beta});
+    }
+    if (c.op == Op::BatchNormTrain) {
+      fargs.push_back(
+          {"running_mean", false, DType::F32, statsShp, cs.runMean});
+      fargs.push_back({"running_var", false, DType::F32, statsShp, cs.runVar});
+    }
+    fargs.push_back({"y", true, c.dtype, shape, {}});
+    size_t meanIndex = fargs.size();
+    fargs.push_back({"mean", true, DType::F32, statsShp, {}});
+    fargs.push_back({"rstd", true, DType::F32, statsShp, {}});
+    if (c.op == Op::BatchNormTrain) {
+      fargs.push_back({"running_mean_out", true, DType::F32, statsShp, {}});
+      fargs.push_back({"running_var_out", true, DType::F32, statsShp, {}});
+    }
+    ASSERT_EQ(normc_kernel_num_args(fwd), fargs.size());
+    Call forwardCall(fargs);
+    ASSERT_EQ(forwardCall.run(contexts[2], fwd), NORMC_OK) << lastError();
+
+    // The backward reads the forward's mean and rstd buffers.
+    Call backwardCall(cs.args);
+    size_t bmean = 0;
+    while (cs.args[bmean].name != "mean")
+      ++bmean;
+    backwardCall.tensors[bmean].data = forwardCall.buffers[meanIndex].data();
+    backwardCall.tensors[bmean + 1].data =
+        forwardCall.buffers[meanIndex + 1].data();
+    ASSERT_EQ(backwardCall.run(contexts[2], bwd), NORMC_OK) << lastError();
+    compareOutputs(cs.args, backwardCall, /*keep=*/false);
+  }
+}
+
+/// The direct C entry point `<name>_backward(...)` allocates the workspace
+/// itself and runs everything on the calling thread; it agrees with the
+/// runtime bit for bit.
+TEST(RuntimeBackwardDirect, DirectEntryAgreesWithTheRuntime) {
+  ASSERT_TRUE(ready()) << bundleError;
+  // dlopen returns the instance the runtime already loaded.
+  normc::test::KernelBundle direct(NORMC_RUNTIME_BACKWARD_TEST_BUNDLE);
+  ASSERT_TRUE(direct.ok()) << direct.error();
+  using Fn =
+      int32_t (*)(const void *, const void *, const void *, const void *,
+                  const void *, void *, void *, void *, int64_t, int64_t);
+  auto fn = reinterpret_cast<Fn>(direct.symbol(kLayerNorm.backwardName()));
+  ASSERT_NE(fn, nullptr);
+  const normc_kernel *kernel = findKernel(kLayerNorm.backwardName());
+  ASSERT_NE(kernel, nullptr);
+  // The largest LayerNorm shape of the tests has more work items than the
+  // 16 chunks a 4-thread context splits a run into, so the thread-count
+  // checks above really spread chunks over threads.
+  normc::test::KernelEntry entry = direct.kernel(kLayerNorm.backwardName());
+  ASSERT_NE(entry.work, nullptr);
+  std::vector<int64_t> largest = shapesFor(kLayerNorm).back();
+  EXPECT_GT(entry.work(largest.data()), 16);
+  for (const std::vector<int64_t> &shape :
+       {std::vector<int64_t>{300, 257}, std::vector<int64_t>{0, 33}}) {
+    SCOPED_TRACE(shapeText(shape));
+    Case cs = makeCase(kLayerNorm, shape, 5);
+    ASSERT_TRUE(cs.error.empty()) << cs.error;
+    Call viaRuntime(cs.args), viaDirect(cs.args);
+    ASSERT_EQ(viaRuntime.run(contexts[2], kernel), NORMC_OK) << lastError();
+    auto p = [&](size_t i) { return viaDirect.buffers[i].data(); };
+    ASSERT_EQ(
+        fn(p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7), shape[0], shape[1]),
+        0);
+    for (size_t i = 5; i < 8; ++i)
+      EXPECT_TRUE(viaDirect.outputBytes(cs.args, i) ==
+                  viaRuntime.outputBytes(cs.args, i))
+          << cs.args[i].name;
+  }
+}
+
+TEST(RuntimeBackwardErrors, ReportedByTheRuntime) {
+  ASSERT_TRUE(ready()) << bundleError;
+  const std::string name = kLayerNorm.backwardName();
+  const normc_kernel *kernel = findKernel(name);
+  ASSERT_NE(kernel, nullptr);
+  Case cs = makeCase(kLayerNorm, {7, 17}, 3);
+  ASSERT_TRUE(cs.error.empty()) << cs.error;
+
+  // The workspace is the runtime's business, not an argument.
+  Call extra(cs.args);
+  std::vector<normc_tensor> nine = extra.tensors;
+  nine.push_back(nine.back());
+  EXPECT_EQ(normc_run(contexts[1], kernel, nine.data(), nine.size()),
+            NORMC_ERROR_SIGNATURE_MISMATCH);
+  EXPECT_EQ(lastError(), "kernel '" + name + "' expects 8 args but got 9");
+  EXPECT_TRUE(extra.outputsUntouched(cs.args));
+
+  // Validation covers the gradients like any output: dx may not overlap
+  // dy (the manifest declares no in-place output for backward kernels).
+  Call alias(cs.args);
+  alias.tensors[5].data = alias.tensors[0].data;
+  EXPECT_EQ(alias.run(contexts[1], kernel), NORMC_ERROR_ALIASING);
+  EXPECT_NE(lastError().find("output 'dx'"), std::string::npos) << lastError();
+  EXPECT_TRUE(alias.outputsUntouched(cs.args));
+
+  // An empty reduction with rows: nothing to differentiate, dx and the
+  // parameter gradients are empty, and the call succeeds (the forward
+  // refuses it, see RuntimeForwardTest).
+  std::vector<Arg> args = {{"dy", false, DType::F32, {3, 0}, {}},
+                           {"x", false, DType::F32, {3, 0}, {}},
+                           {"gamma", false, DType::F32, {0}, {}},
+                           {"mean", false, DType::F32, {3}, {0, 0, 0}},
+                           {"rstd", false, DType::F32, {3}, {1, 1, 1}},
+                           {"dx", true, DType::F32, {3, 0}, {}},
+                           {"dgamma", true, DType::F32, {0}, {}},
+                           {"dbeta", true, DType::F32, {0}, {}}};
+  Call empty(args);
+  EXPECT_EQ(empty.run(contexts[1], kernel), NORMC_OK) << lastError();
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (normc::test::handleWriteSpec(argc, argv, fullSpec()))
+    return 0;
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new RuntimeBundle);
+  return RUN_ALL_TESTS();
+}
