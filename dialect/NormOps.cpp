@@ -45,18 +45,26 @@ static SmallVector<int64_t> allDimsExcept(int64_t rank,
 // NormalizeOp
 //===----------------------------------------------------------------------===//
 
-NormDescription NormalizeOp::getDescription() {
+/// The description attributes shared by norm.normalize and
+/// norm.normalize_backward.
+template <typename OpTy>
+static NormDescription describeGenericOp(OpTy op) {
   NormDescription desc;
-  desc.reductionDims = llvm::to_vector(getReductionDims());
-  desc.center = getCenter();
-  desc.epsilon = getEpsilon().convertToDouble();
-  desc.epsPlacement = getEpsPlacement();
-  if (auto affine = getAffineDims())
+  desc.reductionDims = llvm::to_vector(op.getReductionDims());
+  desc.center = op.getCenter();
+  desc.epsilon = op.getEpsilon().convertToDouble();
+  desc.epsPlacement = op.getEpsPlacement();
+  if (auto affine = op.getAffineDims())
     desc.affineDims = llvm::to_vector(*affine);
-  if (auto groups = getNumGroups())
+  if (auto groups = op.getNumGroups())
     desc.numGroups = *groups;
-  if (auto dim = getGroupDim())
+  if (auto dim = op.getGroupDim())
     desc.groupDim = *dim;
+  return desc;
+}
+
+NormDescription NormalizeOp::getDescription() {
+  NormDescription desc = describeGenericOp(*this);
   desc.givenStats = (bool)getGivenMean();
   if (auto momentum = getMomentum())
     desc.momentum = momentum->convertToDouble();
@@ -309,17 +317,7 @@ LogicalResult GroupNormOp::verify() {
 //===----------------------------------------------------------------------===//
 
 NormDescription NormalizeBackwardOp::getDescription() {
-  NormDescription desc;
-  desc.reductionDims = llvm::to_vector(getReductionDims());
-  desc.center = getCenter();
-  desc.epsilon = getEpsilon().convertToDouble();
-  desc.epsPlacement = getEpsPlacement();
-  if (auto affine = getAffineDims())
-    desc.affineDims = llvm::to_vector(*affine);
-  if (auto groups = getNumGroups())
-    desc.numGroups = *groups;
-  if (auto dim = getGroupDim())
-    desc.groupDim = *dim;
+  NormDescription desc = describeGenericOp(*this);
   desc.givenStats = (bool)getVar();
   return desc;
 }
