@@ -20,7 +20,8 @@
 //           partial dgamma += dy * (xhat - c), partial dbeta += dy
 //
 // Everything is computed in f64 and rounded once on store. Work items are
-// chunks of statistics (kMaxBackwardChunks at most, fixed by the sizes);
+// chunks of statistics (16 statistics or more each, kMaxBackwardChunks at
+// most, fixed by the sizes);
 // each owns a slice of the workspace for its dgamma/dbeta partial sums, and
 // the finalize step adds the slices in chunk order. No atomics, and the
 // result does not depend on how chunks are spread over threads.
@@ -41,14 +42,23 @@ using namespace mlir;
 using namespace mlir::norm;
 using namespace mlir::norm::detail;
 
+/// Chunks of at least kMinItemsPerChunk items, at most kMaxBackwardChunks:
+/// small inputs do not pay for clearing and adding 64 partial slices.
+static Value chunkCount(ImplicitLocOpBuilder &b, Value items) {
+  constexpr int64_t kMinItemsPerChunk = 16;
+  Value chunks = b.createOrFold<arith::CeilDivUIOp>(
+      items, arith::ConstantIndexOp::create(b, kMinItemsPerChunk));
+  return b.createOrFold<arith::MinUIOp>(
+      chunks, arith::ConstantIndexOp::create(b, kMaxBackwardChunks));
+}
+
 Value norm::emitBackwardChunkCount(ImplicitLocOpBuilder &b,
                                    const NormDescription &desc,
                                    ValueRange inputSizes,
                                    const LoopEmitOptions &options) {
   // Backward computes in f64: its work items use the f64 vector length.
   Value items = emitWorkItemCount(b, desc, b.getF64Type(), inputSizes, options);
-  return arith::MinUIOp::create(
-      b, items, arith::ConstantIndexOp::create(b, kMaxBackwardChunks));
+  return chunkCount(b, items);
 }
 
 /// Elements of gamma: the input sizes at the affine dims.
@@ -347,8 +357,7 @@ void BackwardEmitter::emitChunks(const NormBackwardBuffers &buffers,
                                  const LoopEmitOptions &options) {
   setup(buffers, options);
   Value items = itemCount();
-  Value chunks =
-      arith::MinUIOp::create(b, items, indexConstant(kMaxBackwardChunks));
+  Value chunks = chunkCount(b, items);
   Value perChunk = b.createOrFold<arith::MulIOp>(
       gammaCount, indexConstant(std::max<int64_t>(numPartials, 1)));
   buildFor(begin, end, indexConstant(1), {}, [&](Value chunk, ValueRange) {

@@ -94,7 +94,8 @@ struct NormBackwardBuffers {
   Value workspace;
 };
 
-/// Work items of a backward kernel are chunks of statistics; their number
+/// Work items of a backward kernel are chunks of statistics (at least 16
+/// statistics each, at most kMaxBackwardChunks chunks); their number
 /// depends on the sizes only (never on the thread count), so every chunk
 /// sums its part of dgamma/dbeta in a fixed order and the finalize step adds
 /// the chunks in a fixed order: results are bitwise identical for any
