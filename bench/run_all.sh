@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Runs every benchmark and writes docs/benchmarks.md and docs/benchmarks.png.
+#
+#   bench/run_all.sh [--quick] [--no-install] [--skip-peers] [--only-report]
+#
+#   --quick        LayerNorm/RMSNorm at 4096x4096 and 16384x4096 only (plus
+#                  BatchNorm/GroupNorm/InstanceNorm, both layouts); all dtypes,
+#                  directions and 1/2 threads. ~10 min on 2 idle vCPUs.
+#   (default)      adds 64x768, 16384x1024 and 8x65536 (XLA and IREE skip
+#                  16384x1024). ~20 min.
+#   --no-install   do not run bench/install_peers.sh
+#   --skip-peers   normc + oneDNN (C++) and the correctness check only
+#   --only-report  rebuild the report from the last results
+#
+# Environment: NORMC (normc binary, default build/bin/normc; built with
+# `ninja -C build -j1 normc` when missing), NORMC_BENCH_DIR (default
+# build-bench: results, kernels, venv, the benchmark's CMake build).
+#
+# Nothing here is part of the test suite or CI.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+OUT=${NORMC_BENCH_DIR:-$ROOT/build-bench}
+NORMC=${NORMC:-$ROOT/build/bin/normc}
+VENV=${NORMC_BENCH_VENV:-$OUT/venv}
+QUICK=0 INSTALL=1 PEERS=1 ONLY_REPORT=0
+for a in "$@"; do
+  case "$a" in
+    --quick) QUICK=1 ;;
+    --no-install) INSTALL=0 ;;
+    --skip-peers) PEERS=0 ;;
+    --only-report) ONLY_REPORT=1 ;;
+    -h|--help) sed -n 2,20p "$0"; exit 0 ;;
+    *) echo "run_all: unknown option $a" >&2; exit 2 ;;
+  esac
+done
+mkdir -p "$OUT" docs
+RESULTS=$OUT/results.jsonl
+META=$OUT/meta.json
+LOG=$OUT/run_all.log
+
+log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$LOG" >&2; }
+
+if ((ONLY_REPORT)); then
+  /usr/bin/python3 bench/report.py "$RESULTS" "$META" docs/benchmarks.md docs/benchmarks.png
+  exit $?
+fi
+
+: >"$LOG"
+FAILED=()
+if ((INSTALL)); then
+  log "installing peers (bench/install_peers.sh)"
+  bench/install_peers.sh 2>&1 | tee -a "$LOG" | grep -E "FAILED|not installed" >&2 || true
+fi
+FAILED+=($(grep -oE "not installed: .*" "$LOG" | sed 's/not installed: //'))
+
+# ---- build
+if [ ! -x "$NORMC" ]; then
+  log "building normc"
+  ninja -C build -j1 normc || { log "normc missing"; exit 1; }
+fi
+log "building bench/normc_bench"
+if [ ! -f "$OUT/cmake/build.ninja" ]; then
+  cmake -S bench -B "$OUT/cmake" -G Ninja -DCMAKE_BUILD_TYPE=Release >>"$LOG" 2>&1 ||
+    { log "cmake failed (see $LOG)"; exit 1; }
+fi
+ninja -C "$OUT/cmake" -j1 >>"$LOG" 2>&1 || { log "build failed (see $LOG)"; exit 1; }
+
+# ---- environment (shared/docs/benchmarking.md)
+export OMP_PROC_BIND=close OMP_PLACES=cores GOMP_SPINCOUNT=10000
+export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
+unset OPENBLAS_CORETYPE NVPL_BLAS_DEBUG_CPU_TYPE
+: >"$RESULTS"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+START=$(date +%s)
+
+SHAPES="64x768,4096x4096,16384x1024,16384x4096,8x65536"
+# XLA and IREE are the slowest peers (0.1-0.3 of copy): in the full run they
+# skip 16384x1024 (covered by the other peers) to keep the run under ~20 min.
+SLOW_SHAPES="64x768,4096x4096,16384x4096,8x65536"
+if ((QUICK)); then SHAPES="4096x4096,16384x4096"; SLOW_SHAPES=$SHAPES; fi
+
+# ---- correctness first (cheap): normc vs float64 PyTorch
+log "check_normc.py"
+/usr/bin/python3 bench/check_normc.py --normc "$NORMC" --kernel-dir "$OUT/kernels" \
+  --json "$RESULTS" 2>>"$LOG" || FAILED+=("check_normc")
+
+# ---- C++: normc, normc-rt, oneDNN, copy
+log "normc_bench (shapes $SHAPES)"
+"$OUT/cmake/normc_bench" --normc="$NORMC" --kernel-dir="$OUT/kernels" \
+  --shapes="$SHAPES" --json="$RESULTS" 2>>"$LOG" || FAILED+=("normc_bench")
+
+# ---- Python peers, one process per thread count, pinned with taskset
+cpus_for() { if [ "$1" -eq 1 ]; then echo 0; else echo 0,1; fi; }
+if ((PEERS)); then
+  for T in 1 2; do
+    log "pytorch T=$T"
+    taskset -c "$(cpus_for $T)" /usr/bin/python3 bench/peers_torch.py --threads=$T \
+      --shapes="$SHAPES" --json="$RESULTS" 2>>"$LOG" || FAILED+=("pytorch(T=$T)")
+  done
+  if [ -x "$VENV/bin/python" ]; then
+    for peer in onnxruntime halide jax iree; do
+      shapes=$SHAPES
+      case $peer in jax|iree) shapes=$SLOW_SHAPES ;; esac
+      for T in 1 2; do
+        log "$peer T=$T"
+        taskset -c "$(cpus_for $T)" "$VENV/bin/python" bench/peers_venv.py --peer=$peer \
+          --threads=$T --shapes="$shapes" --json="$RESULTS" 2> >(grep -vE "^(WARNING|I0000|E0000)" >>"$LOG") ||
+          FAILED+=("$peer(T=$T)")
+      done
+    done
+  else
+    FAILED+=("venv peers (no $VENV: run bench/install_peers.sh)")
+  fi
+fi
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+log "done in $(( $(date +%s) - START )) s"
+
+# ---- metadata
+venv_versions=""
+if [ -x "$VENV/bin/python" ]; then
+  venv_versions=$("$VENV/bin/python" -m pip list 2>/dev/null |
+    awk '/^(onnxruntime|halide|jax|jaxlib|iree-base-compiler|iree-base-runtime) /{printf "%s %s, ", $1, $2}')
+fi
+torch_version=$(/usr/bin/python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo "?")
+dnnl_version=$(dpkg-query -W -f='${Version}' libdnnl-dev 2>/dev/null || echo "?")
+/usr/bin/python3 - "$META" <<EOF
+import json, subprocess, sys, datetime
+def sh(c):
+    try: return subprocess.run(c, shell=True, capture_output=True, text=True).stdout.strip()
+    except Exception: return ""
+lscpu = dict(l.split(":", 1) for l in sh("lscpu").splitlines() if ":" in l)
+g = lambda k: lscpu.get(k, "?").strip()
+caches = {}
+for line in sh("lscpu -C=NAME,ALL-SIZE -B").splitlines()[1:]:
+    p = line.split()
+    if len(p) == 2: caches[p[0]] = int(p[1])
+flags = g("Flags").split()
+isa = "AVX-512" if "avx512f" in flags else ("AVX2" if "avx2" in flags else "SSE")
+meta = dict(
+    cpu_model=g("Model name"), cpus=g("CPU(s)"), l2=g("L2 cache"), l3=g("L3 cache"),
+    l2_bytes=caches.get("L2", 0), l3_bytes=caches.get("L3", 0),
+    flags_note=isa + (", avx512_bf16" if "avx512_bf16" in flags else ", no native bf16"),
+    mem=sh("free -g | awk '/Mem:/{print \$2}'") + " GiB",
+    thp=sh("cat /sys/kernel/mm/transparent_hugepage/enabled"),
+    date=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+    commit=sh("git rev-parse --short HEAD"), dirty=bool(sh("git status --porcelain")),
+    load_start="$LOAD_START", load_end="$LOAD_END", quick=bool($QUICK),
+    versions="oneDNN $dnnl_version (Debian), PyTorch $torch_version (Debian), $venv_versions".rstrip(", "),
+    failed=", ".join("""${FAILED[*]:-}""".split()),
+)
+json.dump(meta, open(sys.argv[1], "w"), indent=1)
+EOF
+
+log "report -> docs/benchmarks.md, docs/benchmarks.png"
+/usr/bin/python3 bench/report.py "$RESULTS" "$META" docs/benchmarks.md docs/benchmarks.png
