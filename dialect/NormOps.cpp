@@ -47,8 +47,7 @@ static SmallVector<int64_t> allDimsExcept(int64_t rank,
 
 /// The description attributes shared by norm.normalize and
 /// norm.normalize_backward.
-template <typename OpTy>
-static NormDescription describeGenericOp(OpTy op) {
+template <typename OpTy> static NormDescription describeGenericOp(OpTy op) {
   NormDescription desc;
   desc.reductionDims = llvm::to_vector(op.getReductionDims());
   desc.center = op.getCenter();

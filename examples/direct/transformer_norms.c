@@ -37,8 +37,10 @@ static normc_bf16 float_to_bf16(float value) {
 
 static int layer_norm_check(int64_t rows) {
   enum { H = 768 };
-  float *x = malloc(sizeof(float) * rows * H), *y = malloc(sizeof(float) * rows * H);
-  float *mean = malloc(sizeof(float) * rows), *rstd = malloc(sizeof(float) * rows);
+  float *x = malloc(sizeof(float) * rows * H),
+        *y = malloc(sizeof(float) * rows * H);
+  float *mean = malloc(sizeof(float) * rows),
+        *rstd = malloc(sizeof(float) * rows);
   float w[H], b[H];
   for (int64_t i = 0; i < rows * H; ++i)
     x[i] = (float)(3.0 + 2.0 * uniform());
@@ -95,7 +97,8 @@ static int rms_norm_check(int64_t rows) {
     double inv = 1.0 / sqrt(ms / H + 1e-6);
     for (int i = 0; i < H; ++i) {
       double ref = bf16_to_float(x[r * H + i]) * inv * bf16_to_float(w[i]);
-      double err = fabs(ref - bf16_to_float(y[r * H + i])) / (1e-5 + 1.6e-2 * fabs(ref));
+      double err =
+          fabs(ref - bf16_to_float(y[r * H + i])) / (1e-5 + 1.6e-2 * fabs(ref));
       worst = fmax(worst, err);
     }
   }
@@ -108,8 +111,10 @@ static int rms_norm_check(int64_t rows) {
 int main(void) {
   int failures = layer_norm_check(33) + rms_norm_check(9);
   /* Bad input is an error code, not a crash. */
-  if (layer_norm_768(NULL, NULL, NULL, NULL, NULL, NULL, 4) != NORMC_ERR_NULL_POINTER ||
-      layer_norm_768(NULL, NULL, NULL, NULL, NULL, NULL, -1) != NORMC_ERR_BAD_SHAPE) {
+  if (layer_norm_768(NULL, NULL, NULL, NULL, NULL, NULL, 4) !=
+          NORMC_ERR_NULL_POINTER ||
+      layer_norm_768(NULL, NULL, NULL, NULL, NULL, NULL, -1) !=
+          NORMC_ERR_BAD_SHAPE) {
     fprintf(stderr, "bad input was not rejected\n");
     ++failures;
   }
