@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Runs every benchmark and writes docs/benchmarks.md and docs/benchmarks.png.
 #
-#   bench/run_all.sh [--quick] [--no-install] [--skip-peers] [--only-report]
+#   bench/run_all.sh [--quick] [--repeat=N] [--no-install] [--skip-peers]
+#                    [--only-report]
 #
 #   --quick        LayerNorm/RMSNorm at 4096x4096 and 16384x4096 only (plus
 #                  BatchNorm/GroupNorm/InstanceNorm, both layouts); all dtypes,
 #                  directions and 1/2 threads. ~10 min on 2 idle vCPUs.
-#   (default)      adds 64x768, 16384x1024 and 8x65536 (XLA and IREE skip
-#                  16384x1024). ~20 min.
+#   (default)      adds 64x768, 16384x1024 and 8x65536 for normc, oneDNN,
+#                  PyTorch, ONNX Runtime and Halide (XLA and IREE, the
+#                  slowest peers, keep the quick shapes). ~20 min.
+#   --repeat=N     N passes of the C++ benchmark (normc, oneDNN, copy); the
+#                  report takes the median per row (noisy machines). The
+#                  extra passes use the quick shapes. +2.5 min per pass.
 #   --no-install   do not run bench/install_peers.sh
 #   --skip-peers   normc + oneDNN (C++) and the correctness check only
 #   --only-report  rebuild the report from the last results
@@ -24,14 +29,15 @@ cd "$ROOT"
 OUT=${NORMC_BENCH_DIR:-$ROOT/build-bench}
 NORMC=${NORMC:-$ROOT/build/bin/normc}
 VENV=${NORMC_BENCH_VENV:-$OUT/venv}
-QUICK=0 INSTALL=1 PEERS=1 ONLY_REPORT=0
+QUICK=0 INSTALL=1 PEERS=1 ONLY_REPORT=0 REPEAT=1
 for a in "$@"; do
   case "$a" in
     --quick) QUICK=1 ;;
     --no-install) INSTALL=0 ;;
     --skip-peers) PEERS=0 ;;
     --only-report) ONLY_REPORT=1 ;;
-    -h|--help) sed -n 2,20p "$0"; exit 0 ;;
+    --repeat=*) REPEAT=${a#--repeat=} ;;
+    -h|--help) sed -n 2,24p "$0"; exit 0 ;;
     *) echo "run_all: unknown option $a" >&2; exit 2 ;;
   esac
 done
@@ -76,10 +82,11 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date +%s)
 
 SHAPES="64x768,4096x4096,16384x1024,16384x4096,8x65536"
-# XLA and IREE are the slowest peers (0.1-0.3 of copy): in the full run they
-# skip 16384x1024 (covered by the other peers) to keep the run under ~20 min.
-SLOW_SHAPES="64x768,4096x4096,16384x4096,8x65536"
-if ((QUICK)); then SHAPES="4096x4096,16384x4096"; SLOW_SHAPES=$SHAPES; fi
+QUICK_SHAPES="4096x4096,16384x4096"
+# XLA and IREE are the slowest peers (0.1-0.3 of copy, plus compile time):
+# they keep the quick shapes so that the full run stays near 20 min.
+SLOW_SHAPES=$QUICK_SHAPES
+if ((QUICK)); then SHAPES=$QUICK_SHAPES; fi
 
 # ---- correctness first (cheap): normc vs float64 PyTorch
 log "check_normc.py"
@@ -90,6 +97,11 @@ log "check_normc.py"
 log "normc_bench (shapes $SHAPES)"
 "$OUT/cmake/normc_bench" --normc="$NORMC" --kernel-dir="$OUT/kernels" \
   --shapes="$SHAPES" --json="$RESULTS" 2>>"$LOG" || FAILED+=("normc_bench")
+for ((pass = 2; pass <= REPEAT; pass++)); do
+  log "normc_bench pass $pass (shapes $QUICK_SHAPES)"
+  "$OUT/cmake/normc_bench" --normc="$NORMC" --kernel-dir="$OUT/kernels" --no-check \
+    --shapes="$QUICK_SHAPES" --json="$RESULTS" 2>>"$LOG" || FAILED+=("normc_bench pass $pass")
+done
 
 # ---- Python peers, one process per thread count, pinned with taskset
 cpus_for() { if [ "$1" -eq 1 ]; then echo 0; else echo 0,1; fi; }
@@ -146,7 +158,7 @@ meta = dict(
     thp=sh("cat /sys/kernel/mm/transparent_hugepage/enabled"),
     date=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
     commit=sh("git rev-parse --short HEAD"), dirty=bool(sh("git status --porcelain")),
-    load_start="$LOAD_START", load_end="$LOAD_END", quick=bool($QUICK),
+    load_start="$LOAD_START", load_end="$LOAD_END", quick=bool($QUICK), repeat=$REPEAT,
     versions="oneDNN $dnnl_version (Debian), PyTorch $torch_version (Debian), $venv_versions".rstrip(", "),
     failed=", ".join("""${FAILED[*]:-}""".split()),
 )
