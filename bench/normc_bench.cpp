@@ -35,8 +35,8 @@
 #include "normc/runtime.h"
 
 #ifdef NORMC_BENCH_HAVE_DNNL
-#include <oneapi/dnnl/dnnl.hpp>
 #include <omp.h>
+#include <oneapi/dnnl/dnnl.hpp>
 #endif
 
 #include <algorithm>
@@ -61,8 +61,8 @@
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <thread>
-#include <unordered_map>
 #include <unistd.h>
+#include <unordered_map>
 #include <vector>
 
 namespace {
@@ -430,8 +430,8 @@ Bound bindShapes(const Kernel &k, const std::vector<int64_t> &physical) {
     std::vector<int64_t> s;
     size_t n = 1;
     for (size_t i = 0; i < a.rank; ++i) {
-      int64_t v = a.shape[i].symbol >= 0 ? b.dims[a.shape[i].symbol]
-                                         : a.shape[i].size;
+      int64_t v =
+          a.shape[i].symbol >= 0 ? b.dims[a.shape[i].symbol] : a.shape[i].size;
       s.push_back(v);
       n *= static_cast<size_t>(v);
     }
@@ -485,9 +485,10 @@ void measure(std::vector<Impl> &impls, const Options &o) {
   std::vector<double> lastCall;
   for (auto &im : impls) {
     double t = warm(im, first ? o.firstWarmup : o.warmup);
-    im.reps = t >= o.minSample
-                  ? 1
-                  : static_cast<int>(std::ceil(o.minSample / std::max(t, 1e-7)));
+    im.reps =
+        t >= o.minSample
+            ? 1
+            : static_cast<int>(std::ceil(o.minSample / std::max(t, 1e-7)));
     lastCall.push_back(t);
     first = false;
   }
@@ -544,17 +545,19 @@ struct Bench {
             double sec, double copySec) {
     double gbps = bytes / sec / 1e9;
     double frac = copySec / sec;
-    std::fprintf(stderr, "  %-11s T=%d %9.3f ms %7.2f GB/s  %5.2f of copy%s%s\n",
+    std::fprintf(stderr,
+                 "  %-11s T=%d %9.3f ms %7.2f GB/s  %5.2f of copy%s%s\n",
                  im.name.c_str(), threads, sec * 1e3, gbps, frac,
                  im.note.empty() ? "" : "  ", im.note.c_str());
-    std::fprintf(json,
-                 "{\"src\":\"cpp\",\"impl\":\"%s\",\"op\":\"%s\",\"shape\":\"%s\","
-                 "\"layout\":\"%s\",\"dtype\":\"%s\",\"dir\":\"%s\",\"threads\":%d,"
-                 "\"bytes\":%zu,\"sec\":%.9g,\"copy_sec\":%.9g,\"gbps\":%.4f,"
-                 "\"frac\":%.4f,\"samples\":%zu,\"note\":\"%s\"}\n",
-                 im.name.c_str(), c.op.c_str(), c.shape.c_str(), c.layout.c_str(),
-                 c.dtype.c_str(), c.dir.c_str(), threads, bytes, sec, copySec,
-                 gbps, frac, im.samples.size(), im.note.c_str());
+    std::fprintf(
+        json,
+        "{\"src\":\"cpp\",\"impl\":\"%s\",\"op\":\"%s\",\"shape\":\"%s\","
+        "\"layout\":\"%s\",\"dtype\":\"%s\",\"dir\":\"%s\",\"threads\":%d,"
+        "\"bytes\":%zu,\"sec\":%.9g,\"copy_sec\":%.9g,\"gbps\":%.4f,"
+        "\"frac\":%.4f,\"samples\":%zu,\"note\":\"%s\"}\n",
+        im.name.c_str(), c.op.c_str(), c.shape.c_str(), c.layout.c_str(),
+        c.dtype.c_str(), c.dir.c_str(), threads, bytes, sec, copySec, gbps,
+        frac, im.samples.size(), im.note.c_str());
     std::fflush(json);
   }
 
@@ -563,25 +566,28 @@ struct Bench {
     for (char &ch : why)
       if (ch == '"' || ch == '\\' || ch == '\n')
         ch = ' ';
-    std::fprintf(json,
-                 "{\"src\":\"cpp\",\"impl\":\"%s\",\"op\":\"%s\",\"shape\":\"%s\","
-                 "\"layout\":\"%s\",\"dtype\":\"%s\",\"dir\":\"%s\",\"threads\":%d,"
-                 "\"bytes\":%zu,\"sec\":null,\"copy_sec\":null,\"gbps\":null,"
-                 "\"frac\":null,\"samples\":0,\"note\":\"%s\"}\n",
-                 impl.c_str(), c.op.c_str(), c.shape.c_str(), c.layout.c_str(),
-                 c.dtype.c_str(), c.dir.c_str(), threads, bytes, why.c_str());
+    std::fprintf(
+        json,
+        "{\"src\":\"cpp\",\"impl\":\"%s\",\"op\":\"%s\",\"shape\":\"%s\","
+        "\"layout\":\"%s\",\"dtype\":\"%s\",\"dir\":\"%s\",\"threads\":%d,"
+        "\"bytes\":%zu,\"sec\":null,\"copy_sec\":null,\"gbps\":null,"
+        "\"frac\":null,\"samples\":0,\"note\":\"%s\"}\n",
+        impl.c_str(), c.op.c_str(), c.shape.c_str(), c.layout.c_str(),
+        c.dtype.c_str(), c.dir.c_str(), threads, bytes, why.c_str());
   }
 
   void emitCheck(const Case &c, const std::string &what, double maxAbs,
                  double maxRef) {
-    std::fprintf(stderr, "  check vs oneDNN: %s max|diff| %.3g (max|ref| %.3g)\n",
+    std::fprintf(stderr,
+                 "  check vs oneDNN: %s max|diff| %.3g (max|ref| %.3g)\n",
                  what.c_str(), maxAbs, maxRef);
-    std::fprintf(json,
-                 "{\"src\":\"cpp\",\"check\":\"onednn\",\"op\":\"%s\",\"shape\":\"%s\","
-                 "\"layout\":\"%s\",\"dtype\":\"%s\",\"dir\":\"%s\",\"what\":\"%s\","
-                 "\"max_abs_diff\":%.6g,\"max_abs_ref\":%.6g}\n",
-                 c.op.c_str(), c.shape.c_str(), c.layout.c_str(), c.dtype.c_str(),
-                 c.dir.c_str(), what.c_str(), maxAbs, maxRef);
+    std::fprintf(
+        json,
+        "{\"src\":\"cpp\",\"check\":\"onednn\",\"op\":\"%s\",\"shape\":\"%s\","
+        "\"layout\":\"%s\",\"dtype\":\"%s\",\"dir\":\"%s\",\"what\":\"%s\","
+        "\"max_abs_diff\":%.6g,\"max_abs_ref\":%.6g}\n",
+        c.op.c_str(), c.shape.c_str(), c.layout.c_str(), c.dtype.c_str(),
+        c.dir.c_str(), what.c_str(), maxAbs, maxRef);
   }
 
   std::vector<Case> cases() {
@@ -671,7 +677,8 @@ struct Bench {
         const auto &a = bwd.args[i];
         if (a.io == NORMC_IO_IN && fbuf.count(a.name))
           continue; // shared with the forward (x, gamma, mean, rstd)
-        bbuf[a.name] = Buffer(bb.bytes[i], a.io == NORMC_IO_IN ? 0 : o.misalign);
+        bbuf[a.name] =
+            Buffer(bb.bytes[i], a.io == NORMC_IO_IN ? 0 : o.misalign);
         if (a.name == std::string("dy"))
           fill(bbuf[a.name].data, a.dtype, elems(bb, i, bwd), -1.0f, 1.0f, 5);
       }
@@ -708,7 +715,8 @@ struct Bench {
         opts.num_threads = T;
         opts.pin_threads = 1;
         if (normc_context_create(&opts, &ctx) != NORMC_OK)
-          std::fprintf(stderr, "  normc_context_create: %s\n", normc_last_error());
+          std::fprintf(stderr, "  normc_context_create: %s\n",
+                       normc_last_error());
       }
       Pool pool(T, cpus);
 #ifdef NORMC_BENCH_HAVE_DNNL
@@ -862,7 +870,8 @@ struct Bench {
       int64_t S = ln ? c.logical[0] : c.logical[1]; // stats length
       memory::desc pmd({C}, dt::f32, tag::a);
       memory::desc smd = ln ? memory::desc({S}, dt::f32, tag::a) : pmd;
-      auto flags = normalization_flags::use_scale | normalization_flags::use_shift;
+      auto flags =
+          normalization_flags::use_scale | normalization_flags::use_shift;
       const float eps = 1e-5f;
       size_t dataBytes = md.get_size();
       bool plain = variant == "onednn";
@@ -965,8 +974,8 @@ struct Bench {
   }
 
   // Runs both once and compares the outputs (y or dx, dgamma, dbeta).
-  void checkDnnl(const Case &c, DnnlRun &d, const Kernel &fwd, const Kernel &bwd,
-                 std::map<std::string, Buffer> &fbuf,
+  void checkDnnl(const Case &c, DnnlRun &d, const Kernel &fwd,
+                 const Kernel &bwd, std::map<std::string, Buffer> &fbuf,
                  std::map<std::string, Buffer> &bbuf, Impl &im) {
     d.prim.execute(strm, d.args);
     strm.wait();
@@ -1020,18 +1029,21 @@ struct Bench {
 };
 
 void usage() {
-  std::fprintf(stderr,
+  std::fprintf(
+      stderr,
       "usage: normc_bench [options]\n"
       "  --normc=PATH         normc compiler (default build/bin/normc)\n"
       "  --kernel-dir=DIR     where bundles are cached (build-bench/kernels)\n"
       "  --json=FILE          JSON lines output (default stdout)\n"
-      "  --ops=a,b            layer_norm,rms_norm,batch_norm,group_norm,instance_norm\n"
+      "  --ops=a,b            "
+      "layer_norm,rms_norm,batch_norm,group_norm,instance_norm\n"
       "  --dtypes=f32,bf16  --dirs=fwd,bwd  --threads=1,2\n"
       "  --shapes=RxC,...     LayerNorm/RMSNorm shapes\n"
       "  --layouts=nchw,nhwc  BatchNorm/GroupNorm/InstanceNorm layouts\n"
       "  --impls=copy,normc,normc-rt,onednn,onednn-blk\n"
       "  --rounds=3 --calls=7 --no-check --pause-ms=3\n"
-      "  --misalign=BYTES     outputs (and the copy's destination) start BYTES\n"
+      "  --misalign=BYTES     outputs (and the copy's destination) start "
+      "BYTES\n"
       "                       past a page boundary (default 0: page-aligned)\n"
       "  --quick              LN/RMS only at 4096x4096 and 16384x4096\n");
 }
