@@ -155,36 +155,49 @@ int64_t norm::detail::statsVectorLength(Type accType,
                          : options.vectorLength;
 }
 
-Value norm::emitWorkItemCount(ImplicitLocOpBuilder &b,
-                              const NormDescription &desc, Type elementType,
-                              ValueRange inputSizes,
-                              const LoopEmitOptions &options) {
-  CanonicalLayout layout = CanonicalLayout::get(desc, inputSizes.size());
-  SmallVector<Value> sizes = getCanonicalSizes(b, layout, inputSizes);
+/// Work items for canonical `sizes`: the product of the kept dims, with the
+/// innermost one counted in chunks of `lanes` in lane mode. Shared by the
+/// kernels' work-count functions and the emitter, which must agree.
+static Value countItems(ImplicitLocOpBuilder &b, const CanonicalLayout &layout,
+                        ArrayRef<Value> sizes, int64_t lanes) {
   Value count = arith::ConstantIndexOp::create(b, 1);
   size_t keptEnd = layout.isLaneMode() ? sizes.size() - 1 : sizes.size();
   for (size_t dim = 0; dim < keptEnd; ++dim)
     if (!layout.dims[dim].reduced)
       count = b.createOrFold<arith::MulIOp>(count, sizes[dim]);
-  if (layout.isLaneMode()) {
-    Value lanes = arith::ConstantIndexOp::create(
-        b, statsVectorLength(getStatisticsElementType(elementType), options));
+  if (layout.isLaneMode())
     count = b.createOrFold<arith::MulIOp>(
-        count, b.createOrFold<arith::CeilDivUIOp>(sizes.back(), lanes));
-  }
+        count, b.createOrFold<arith::CeilDivUIOp>(
+                   sizes.back(), arith::ConstantIndexOp::create(b, lanes)));
   return count;
+}
+
+/// Elements reduced for one statistic: the product of the reduced dims.
+static Value countReduced(ImplicitLocOpBuilder &b,
+                          const CanonicalLayout &layout,
+                          ArrayRef<Value> sizes) {
+  Value count = arith::ConstantIndexOp::create(b, 1);
+  for (auto [dim, size] : llvm::zip(layout.dims, sizes))
+    if (dim.reduced)
+      count = b.createOrFold<arith::MulIOp>(count, size);
+  return count;
+}
+
+Value norm::emitWorkItemCount(ImplicitLocOpBuilder &b,
+                              const NormDescription &desc, Type elementType,
+                              ValueRange inputSizes,
+                              const LoopEmitOptions &options) {
+  CanonicalLayout layout = CanonicalLayout::get(desc, inputSizes.size());
+  return countItems(
+      b, layout, getCanonicalSizes(b, layout, inputSizes),
+      statsVectorLength(getStatisticsElementType(elementType), options));
 }
 
 Value norm::emitReductionCount(ImplicitLocOpBuilder &b,
                                const NormDescription &desc,
                                ValueRange inputSizes) {
   CanonicalLayout layout = CanonicalLayout::get(desc, inputSizes.size());
-  SmallVector<Value> sizes = getCanonicalSizes(b, layout, inputSizes);
-  Value count = arith::ConstantIndexOp::create(b, 1);
-  for (auto [dim, size] : llvm::zip(layout.dims, sizes))
-    if (dim.reduced)
-      count = b.createOrFold<arith::MulIOp>(count, size);
-  return count;
+  return countReduced(b, layout, getCanonicalSizes(b, layout, inputSizes));
 }
 
 //===----------------------------------------------------------------------===//
@@ -758,26 +771,12 @@ void LoopEmitter::prepare(Type dataType, Type storage, Type accumulation,
   sizes.clear();
   for (int64_t dim = 0; dim < (int64_t)layout.dims.size(); ++dim)
     sizes.push_back(b.createOrFold<memref::DimOp>(canonicalInput, dim));
-  Value count = indexConstant(1);
-  for (auto [dim, size] : llvm::zip(layout.dims, sizes))
-    if (dim.reduced)
-      count = b.createOrFold<arith::MulIOp>(count, size);
+  Value count = countReduced(b, layout, sizes);
   reductionCount = arith::UIToFPOp::create(
       b, wideType, arith::IndexCastUIOp::create(b, b.getI64Type(), count));
 }
 
-Value LoopEmitter::itemCount() {
-  Value count = indexConstant(1);
-  size_t keptEnd = lane ? sizes.size() - 1 : sizes.size();
-  for (size_t dim = 0; dim < keptEnd; ++dim)
-    if (!layout.dims[dim].reduced)
-      count = b.createOrFold<arith::MulIOp>(count, sizes[dim]);
-  if (lane)
-    count = b.createOrFold<arith::MulIOp>(
-        count,
-        b.createOrFold<arith::CeilDivUIOp>(sizes.back(), indexConstant(vl)));
-  return count;
-}
+Value LoopEmitter::itemCount() { return countItems(b, layout, sizes, vl); }
 
 void LoopEmitter::setupItem(Value item) {
   // Delinearize the work item into the kept indices, innermost first.
