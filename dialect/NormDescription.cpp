@@ -18,6 +18,24 @@
 using namespace mlir;
 using namespace mlir::norm;
 
+DescriptionAttrs norm::getDescriptionAttrs(Builder &builder,
+                                           const NormDescription &desc) {
+  auto optionalI64 = [&](std::optional<int64_t> value) {
+    return value ? builder.getI64IntegerAttr(*value) : IntegerAttr();
+  };
+  DescriptionAttrs attrs;
+  attrs.reductionDims = builder.getDenseI64ArrayAttr(desc.reductionDims);
+  attrs.center = desc.center ? builder.getUnitAttr() : UnitAttr();
+  attrs.epsilon = builder.getF64FloatAttr(desc.epsilon);
+  attrs.epsPlacement =
+      EpsPlacementAttr::get(builder.getContext(), desc.epsPlacement);
+  if (!desc.affineDims.empty())
+    attrs.affineDims = builder.getDenseI64ArrayAttr(desc.affineDims);
+  attrs.numGroups = optionalI64(desc.numGroups);
+  attrs.groupDim = optionalI64(desc.groupDim);
+  return attrs;
+}
+
 Type norm::getStatisticsElementType(Type elementType) {
   if (elementType.isF64())
     return elementType;

@@ -9,6 +9,8 @@
 #ifndef NORMC_DIALECT_NORMDESCRIPTION_H
 #define NORMC_DIALECT_NORMDESCRIPTION_H
 
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Value.h"
 #include "mlir/IR/ValueRange.h"
 #include "mlir/Support/LLVM.h"
@@ -43,6 +45,20 @@ struct NormDescription {
   /// Running statistics are updated with this momentum (BatchNorm training).
   std::optional<double> momentum;
 };
+
+/// The attributes of norm.normalize / norm.normalize_backward that state a
+/// description (absent optional ones are null): the inverse of reading a
+/// generic op's description.
+struct DescriptionAttrs {
+  DenseI64ArrayAttr reductionDims;
+  UnitAttr center;
+  FloatAttr epsilon;
+  Attribute epsPlacement;
+  DenseI64ArrayAttr affineDims;
+  IntegerAttr numGroups, groupDim;
+};
+DescriptionAttrs getDescriptionAttrs(Builder &builder,
+                                     const NormDescription &desc);
 
 /// Operands of a normalization by role; absent ones are null.
 struct NormOperands {

@@ -84,19 +84,13 @@ norm::deriveBackwardFunction(func::FuncOp forward,
   Value gamma = operands.gamma ? entry->getArgument(next++) : Value();
   Value mean = hasMean ? entry->getArgument(next++) : Value();
   Value last = entry->getArgument(next);
-  auto optionalI64 = [&](std::optional<int64_t> v) {
-    return v ? b.getI64IntegerAttr(*v) : IntegerAttr();
-  };
+  DescriptionAttrs attrs = getDescriptionAttrs(b, desc);
   auto op = NormalizeBackwardOp::create(
       b, loc, resultTypes, entry->getArgument(0), entry->getArgument(1), gamma,
       mean, desc.givenStats ? Value() : last, desc.givenStats ? last : Value(),
-      b.getDenseI64ArrayAttr(desc.reductionDims),
-      desc.center ? b.getUnitAttr() : UnitAttr(),
-      b.getF64FloatAttr(desc.epsilon),
-      EpsPlacementAttr::get(b.getContext(), desc.epsPlacement),
-      desc.affineDims.empty() ? DenseI64ArrayAttr()
-                              : b.getDenseI64ArrayAttr(desc.affineDims),
-      optionalI64(desc.numGroups), optionalI64(desc.groupDim),
+      attrs.reductionDims, attrs.center, attrs.epsilon,
+      cast<EpsPlacementAttr>(attrs.epsPlacement), attrs.affineDims,
+      attrs.numGroups, attrs.groupDim,
       request.dx ? b.getUnitAttr() : UnitAttr(),
       request.dgamma ? b.getUnitAttr() : UnitAttr(),
       request.dbeta ? b.getUnitAttr() : UnitAttr());

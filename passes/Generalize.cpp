@@ -34,20 +34,13 @@ NormalizeOp buildGenericOp(OpBuilder &builder, Location loc,
                       results.runningMeanOut, results.runningVarOut})
     if (value)
       statisticsTypes.push_back(value.getType());
-  auto optionalI64 = [&](std::optional<int64_t> value) -> IntegerAttr {
-    return value ? builder.getI64IntegerAttr(*value) : IntegerAttr();
-  };
+  DescriptionAttrs attrs = getDescriptionAttrs(builder, desc);
   return NormalizeOp::create(
       builder, loc, results.output.getType(), statisticsTypes, operands.input,
       operands.gamma, operands.beta, operands.givenMean, operands.givenVar,
-      operands.runningMean, operands.runningVar,
-      builder.getDenseI64ArrayAttr(desc.reductionDims),
-      desc.center ? builder.getUnitAttr() : UnitAttr(),
-      builder.getF64FloatAttr(desc.epsilon),
-      EpsPlacementAttr::get(builder.getContext(), desc.epsPlacement),
-      desc.affineDims.empty() ? DenseI64ArrayAttr()
-                              : builder.getDenseI64ArrayAttr(desc.affineDims),
-      optionalI64(desc.numGroups), optionalI64(desc.groupDim),
+      operands.runningMean, operands.runningVar, attrs.reductionDims,
+      attrs.center, attrs.epsilon, cast<EpsPlacementAttr>(attrs.epsPlacement),
+      attrs.affineDims, attrs.numGroups, attrs.groupDim,
       desc.momentum ? builder.getF64FloatAttr(*desc.momentum) : FloatAttr());
 }
 
