@@ -364,9 +364,36 @@ private:
   LLVM::LLVMFuncOp finalizeBody, workspaceCount;
 };
 
+/// The PTX of each architecture recorded on the module (kGpuPTXAttrName).
+SmallVector<std::pair<std::string, std::string>> getModulePTX(ModuleOp module) {
+  SmallVector<std::pair<std::string, std::string>> ptx;
+  if (auto dict = module->getAttrOfType<DictionaryAttr>(kGpuPTXAttrName))
+    for (NamedAttribute entry : dict)
+      if (auto text = dyn_cast<StringAttr>(entry.getValue()))
+        ptx.emplace_back(entry.getName().str(), text.str());
+  return ptx;
+}
+
+/// `const char normc_gpu_ptx_<arch>[]`, NUL-terminated.
+void addPTX(ModuleOp module) {
+  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+  for (auto [arch, text] : getModulePTX(module)) {
+    std::string data = text;
+    data.push_back('\0');
+    auto arrayType = LLVM::LLVMArrayType::get(b.getI8Type(), data.size());
+    LLVM::GlobalOp::create(b, module.getLoc(), arrayType, /*isConstant=*/true,
+                           LLVM::Linkage::External, "normc_gpu_ptx_" + arch,
+                           b.getStringAttr(data));
+  }
+  module->removeAttr(kGpuPTXAttrName);
+}
+
 void addManifest(ModuleOp module, ArrayRef<KernelABI> kernels) {
   OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
-  std::string manifest = writeManifest(kernels);
+  SmallVector<std::string> archs;
+  for (auto &entry : getModulePTX(module))
+    archs.push_back(entry.first);
+  std::string manifest = writeManifest(kernels, archs);
   manifest.push_back('\0');
   auto arrayType = LLVM::LLVMArrayType::get(b.getI8Type(), manifest.size());
   LLVM::GlobalOp::create(b, module.getLoc(), arrayType, /*isConstant=*/true,
@@ -394,6 +421,8 @@ struct NormEmitCInterfacePass
         return signalPassFailure();
     if (manifest)
       addManifest(module, *kernels);
+    addPTX(module);
+    addGpuEmulationEntries(module);
   }
 };
 

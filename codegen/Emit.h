@@ -4,6 +4,7 @@
 #define NORMC_CODEGEN_EMIT_H
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectRegistry.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Target/TargetMachine.h"
@@ -42,6 +43,21 @@ bool emitMachineCode(llvm::Module &module, llvm::TargetMachine &machine,
 /// Links one object into a shared library with the system compiler driver.
 bool linkSharedLibrary(llvm::StringRef objectPath, llvm::StringRef outputPath,
                        std::string &error);
+
+/// Registers what compileGpuKernelsToPTX needs (GPU and NVVM dialects,
+/// their LLVM IR translations, the NVVM target).
+void registerGpuCodegenDependencies(DialectRegistry &registry);
+
+/// True for "sm_NN" / "sm_NNN" (NN >= 50).
+bool isGpuArchName(llvm::StringRef chip);
+
+/// PTX text of the gpu.module kernels of `module` (norm-form-gpu-kernels)
+/// for architecture `chip`; errors are reported as diagnostics.
+FailureOr<std::string> compileGpuKernelsToPTX(ModuleOp module,
+                                              llvm::StringRef chip);
+
+/// Removes the gpu.module kernels once compiled, leaving the host module.
+void eraseGpuKernels(ModuleOp module);
 
 } // namespace mlir::norm
 

@@ -32,6 +32,9 @@ DictionaryAttr KernelABI::toAttr(MLIRContext *context) const {
       b.getNamedAttr("num_dims", b.getI64IntegerAttr(numDims)),
       b.getNamedAttr("args", b.getArrayAttr(argAttrs)),
       b.getNamedAttr("workspace", b.getBoolAttr(hasWorkspace)),
+      b.getNamedAttr(
+          "gpu_functions",
+          b.getStrArrayAttr(llvm::to_vector_of<StringRef>(gpuFunctions))),
   });
 }
 
@@ -56,6 +59,13 @@ FailureOr<KernelABI> KernelABI::fromAttr(DictionaryAttr attr) {
   abi.numDims = numDims.getInt();
   if (auto workspace = attr.getAs<BoolAttr>("workspace"))
     abi.hasWorkspace = workspace.getValue();
+  if (auto functions = attr.getAs<ArrayAttr>("gpu_functions"))
+    for (Attribute function : functions) {
+      auto name = dyn_cast<StringAttr>(function);
+      if (!name)
+        return failure();
+      abi.gpuFunctions.push_back(name.str());
+    }
   for (Attribute a : args) {
     auto dict = dyn_cast<DictionaryAttr>(a);
     if (!dict)
@@ -103,11 +113,19 @@ static std::string jsonString(StringRef text) {
   return out + "\"";
 }
 
-std::string norm::writeManifest(ArrayRef<KernelABI> kernels) {
+std::string norm::writeManifest(ArrayRef<KernelABI> kernels,
+                                ArrayRef<std::string> gpuArchs) {
   std::string text;
   llvm::raw_string_ostream os(text);
   os << "{\"abi_version\": " << kBundleAbiVersion
-     << ", \"generator\": \"normc 0.1.0\", \"kernels\": [";
+     << ", \"generator\": \"normc 0.1.0\"";
+  if (!gpuArchs.empty()) {
+    os << ", \"gpu_archs\": [";
+    llvm::interleaveComma(
+        gpuArchs, os, [&](const std::string &arch) { os << jsonString(arch); });
+    os << "]";
+  }
+  os << ", \"kernels\": [";
   llvm::interleaveComma(kernels, os, [&](const KernelABI &k) {
     os << "\n  {\"name\": " << jsonString(k.name)
        << ", \"kind\": " << jsonString(k.kind)
@@ -117,6 +135,14 @@ std::string norm::writeManifest(ArrayRef<KernelABI> kernels) {
     if (k.hasWorkspace)
       os << ", \"workspace\": " << jsonString(k.workspaceSymbol())
          << ", \"finalize\": " << jsonString(k.finalizeSymbol());
+    if (!gpuArchs.empty() && !k.gpuFunctions.empty()) {
+      os << ", \"gpu\": {\"plan\": " << jsonString(k.gpuPlanSymbol())
+         << ", \"functions\": [";
+      llvm::interleaveComma(k.gpuFunctions, os, [&](const std::string &name) {
+        os << jsonString(name);
+      });
+      os << "]}";
+    }
     os << ", \"dims\": [";
     for (unsigned d = 0; d < k.numDims; ++d)
       os << (d ? ", " : "") << "\"d" << d << "\"";

@@ -20,7 +20,7 @@
 namespace mlir::norm {
 
 /// Bumped whenever the entry points or the manifest change incompatibly.
-constexpr unsigned kBundleAbiVersion = 1;
+constexpr unsigned kBundleAbiVersion = 2;
 
 /// Return codes of every generated entry point.
 enum KernelStatus : int32_t {
@@ -50,6 +50,8 @@ struct KernelABI {
   /// Backward kernels: a scratch buffer (runtime-allocated, passed as
   /// args[args.size()]) and a finalize step after all work items.
   bool hasWorkspace = false;
+  /// GPU functions (PTX entry names); empty without GPU code.
+  SmallVector<std::string> gpuFunctions;
 
   DictionaryAttr toAttr(MLIRContext *context) const;
   static FailureOr<KernelABI> fromAttr(DictionaryAttr attr);
@@ -68,6 +70,7 @@ struct KernelABI {
   std::string workspaceCountSymbol() const {
     return "__normc_" + name + "_wscount";
   }
+  std::string gpuPlanSymbol() const { return "__normc_" + name + "_gpu_plan"; }
   std::string finalizeSymbol() const { return "__normc_" + name + "_finalize"; }
   std::string finalizeBodySymbol() const {
     return "__normc_" + name + "_finalizebody";
@@ -77,14 +80,26 @@ struct KernelABI {
 /// Attribute of a derived backward spec function naming the forward's op.
 constexpr const char *kForwardOpAttrName = "norm.forward_op";
 
+/// Attribute of a spec function listing its GPU functions (PTX entry names,
+/// in plan function-index order), set by norm-form-gpu-kernels.
+constexpr const char *kGpuFunctionsAttrName = "normc.gpu_functions";
+
+/// Marks host functions that are not specs (GPU plans, emulated kernels).
+constexpr const char *kGpuPlanAttrName = "normc.gpu_plan";
+
+/// Module attribute: dictionary arch -> PTX text, embedded in the bundle
+/// as `normc_gpu_ptx_<arch>`.
+constexpr const char *kGpuPTXAttrName = "normc.gpu_ptx";
+
 /// Module attribute holding the ABI of every kernel (an array of dicts).
 constexpr const char *kKernelsAttrName = "normc.kernels";
 
 /// Reads the kernels recorded on `module`.
 FailureOr<std::vector<KernelABI>> getModuleKernels(ModuleOp module);
 
-/// The bundle manifest (JSON) describing `kernels`.
-std::string writeManifest(ArrayRef<KernelABI> kernels);
+/// The bundle manifest (JSON) describing `kernels`, with PTX for `gpuArchs`.
+std::string writeManifest(ArrayRef<KernelABI> kernels,
+                          ArrayRef<std::string> gpuArchs = {});
 
 /// A C header declaring every kernel with plain C types.
 std::string writeHeader(ArrayRef<KernelABI> kernels, StringRef guard,

@@ -9,6 +9,7 @@
 #include "codegen/KernelABI.h"
 #include "codegen/NormalizeToLoops.h"
 #include "codegen/Passes.h"
+#include "codegen/ShapeChecks.h"
 #include "dialect/NormOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "passes/Passes.h"
@@ -63,15 +64,6 @@ std::string describeAttrs(const NormDescription &desc) {
     os << ", \"momentum\": " << llvm::format("%.17g", *desc.momentum);
   os << "}";
   return text;
-}
-
-/// Shape of x as ABI codes: static sizes, or -(k+1) for the k-th dynamic dim.
-SmallVector<int64_t> inputShapeCodes(RankedTensorType type) {
-  SmallVector<int64_t> codes;
-  int64_t next = 0;
-  for (int64_t size : type.getShape())
-    codes.push_back(ShapedType::isDynamic(size) ? -(++next) : size);
-  return codes;
 }
 
 MemRefType memrefFor(ArrayRef<int64_t> codes, Type element) {
@@ -176,11 +168,16 @@ struct NormFormKernelsPass
       llvm::append_range(kernels, existing);
     for (func::FuncOp func :
          llvm::make_early_inc_range(module.getOps<func::FuncOp>())) {
-      if (func.isExternal() || func.isPrivate())
+      if (func.isExternal() || func.isPrivate() ||
+          func->hasAttr(kGpuPlanAttrName))
         continue;
       FailureOr<KernelABI> abi = formKernel(func);
       if (failed(abi))
         return signalPassFailure();
+      if (auto functions =
+              func->getAttrOfType<ArrayAttr>(kGpuFunctionsAttrName))
+        for (Attribute name : functions)
+          abi->gpuFunctions.push_back(cast<StringAttr>(name).str());
       kernels.push_back(abi->toAttr(&getContext()));
       func.erase();
     }
@@ -207,7 +204,7 @@ struct NormFormKernelsPass
     NormOperands operands = op.getNormOperands();
     auto inputType = cast<RankedTensorType>(operands.input.getType());
     Type elementType = inputType.getElementType();
-    SmallVector<int64_t> xCodes = inputShapeCodes(inputType);
+    SmallVector<int64_t> xCodes = getInputShapeCodes(inputType);
     SmallVector<int64_t> statsCodes = getStatisticsShape(desc, xCodes);
     SmallVector<int64_t> affineCodes = getAffineShape(desc, xCodes);
 
@@ -231,7 +228,7 @@ struct NormFormKernelsPass
       auto type = cast<RankedTensorType>(arg.getType());
       KernelArg karg{name, false, dtypeName(type.getElementType()), {}, ""};
       karg.shape = StringRef(name).starts_with("unused")
-                       ? inputShapeCodes(type)
+                       ? getInputShapeCodes(type)
                        : llvm::to_vector(codesFor(name));
       if (llvm::any_of(karg.shape, [](int64_t c) { return c < 0; }) &&
           StringRef(name).starts_with("unused")) {
@@ -270,7 +267,7 @@ struct NormFormKernelsPass
     NormBackwardRoles roles = op.getRoles();
     auto inputType = cast<RankedTensorType>(roles.input.getType());
     Type elementType = inputType.getElementType();
-    SmallVector<int64_t> xCodes = inputShapeCodes(inputType);
+    SmallVector<int64_t> xCodes = getInputShapeCodes(inputType);
     SmallVector<int64_t> statsCodes = getStatisticsShape(desc, xCodes);
     SmallVector<int64_t> affineCodes = getAffineShape(desc, xCodes);
 
@@ -400,7 +397,7 @@ struct NormFormKernelsPass
       func::FuncOp count = declareDimsFunc(b, abi.workCountSymbol(),
                                            abi.numDims, b.getI64Type());
       Value chunks = emitBackwardChunkCount(
-          b, desc, inputSizes(b, xCodes, count.getArguments()), options);
+          b, desc, emitInputSizes(b, xCodes, count.getArguments()), options);
       func::ReturnOp::create(
           b, ValueRange{arith::IndexCastOp::create(b, b.getI64Type(), chunks)});
     }
@@ -409,7 +406,7 @@ struct NormFormKernelsPass
       func::FuncOp size = declareDimsFunc(b, abi.workspaceCountSymbol(),
                                           abi.numDims, b.getI64Type());
       Value elements = emitBackwardWorkspaceSize(
-          b, desc, inputSizes(b, xCodes, size.getArguments()), numPartials,
+          b, desc, emitInputSizes(b, xCodes, size.getArguments()), numPartials,
           options);
       func::ReturnOp::create(b, ValueRange{arith::IndexCastOp::create(
                                     b, b.getI64Type(), elements)});
@@ -471,18 +468,6 @@ struct NormFormKernelsPass
     func::ReturnOp::create(b);
   }
 
-  /// x's sizes as index values from the i64 dims arguments.
-  static SmallVector<Value> inputSizes(ImplicitLocOpBuilder &b,
-                                       ArrayRef<int64_t> xCodes,
-                                       ValueRange dims) {
-    SmallVector<Value> sizes;
-    for (int64_t code : xCodes)
-      sizes.push_back(code >= 0 ? (Value)arith::ConstantIndexOp::create(b, code)
-                                : (Value)arith::IndexCastOp::create(
-                                      b, b.getIndexType(), dims[-code - 1]));
-    return sizes;
-  }
-
   static func::FuncOp declareDimsFunc(ImplicitLocOpBuilder &b, StringRef name,
                                       unsigned numDims, Type result) {
     SmallVector<Type> args(numDims, b.getI64Type());
@@ -500,81 +485,109 @@ struct NormFormKernelsPass
         declareDimsFunc(b, abi.workCountSymbol(), abi.numDims, b.getI64Type());
     LoopEmitOptions options;
     options.vectorLength = vectorLength;
-    Value count =
-        emitWorkItemCount(b, desc, elementType,
-                          inputSizes(b, xCodes, func.getArguments()), options);
+    Value count = emitWorkItemCount(
+        b, desc, elementType, emitInputSizes(b, xCodes, func.getArguments()),
+        options);
     func::ReturnOp::create(
         b, ValueRange{arith::IndexCastOp::create(b, b.getI64Type(), count)});
   }
 
-  /// Returns kKernelBadShape for negative sizes, channels not divisible by
-  /// the groups, or an empty reduction with work to do.
+  /// Returns kKernelBadShape when emitShapeError says so, else kKernelOk.
   void emitCheck(ImplicitLocOpBuilder &b, const KernelABI &abi,
                  const NormDescription &desc, ArrayRef<int64_t> xCodes,
                  bool allowEmptyReduction = false) {
     OpBuilder::InsertionGuard guard(b);
     func::FuncOp func =
         declareDimsFunc(b, abi.checkSymbol(), abi.numDims, b.getI32Type());
-    Value zero64 = arith::ConstantIntOp::create(b, 0, 64);
-    Value bad = arith::ConstantIntOp::create(b, 0, 1);
-    for (Value dim : func.getArguments())
-      bad = arith::OrIOp::create(
-          b, bad,
-          arith::CmpIOp::create(b, arith::CmpIPredicate::slt, dim, zero64));
-    // Sizes are only meaningful once known non-negative; evaluate the rest
-    // on clamped values.
-    SmallVector<Value> clamped;
-    for (Value dim : func.getArguments())
-      clamped.push_back(arith::MaxSIOp::create(b, dim, zero64));
-    SmallVector<Value> sizes = inputSizes(b, xCodes, clamped);
-    Value zero = arith::ConstantIndexOp::create(b, 0);
-    if (desc.groupDim) {
-      Value groups = arith::ConstantIndexOp::create(b, *desc.numGroups);
-      Value rem = arith::RemUIOp::create(b, sizes[*desc.groupDim], groups);
-      bad = arith::OrIOp::create(
-          b, bad,
-          arith::CmpIOp::create(b, arith::CmpIPredicate::ne, rem, zero));
-    }
-    // A statistic over nothing: only an error when statistics are computed
-    // (given statistics make the op elementwise).
-    Value reduced = emitReductionCount(b, desc, sizes);
-    Value keptEmpty =
-        arith::CmpIOp::create(b, arith::CmpIPredicate::eq, reduced, zero);
-    Value keptCount = keptProduct(b, desc, sizes);
-    Value hasStats =
-        arith::CmpIOp::create(b, arith::CmpIPredicate::ne, keptCount, zero);
-    if (!desc.givenStats && !allowEmptyReduction)
-      bad = arith::OrIOp::create(b, bad,
-                                 arith::AndIOp::create(b, keptEmpty, hasStats));
-    // The unbiased running variance divides by M - 1 (PyTorch rejects a
-    // single value per channel in training too).
-    if (desc.momentum) {
-      Value single =
-          arith::CmpIOp::create(b, arith::CmpIPredicate::ult, reduced,
-                                arith::ConstantIndexOp::create(b, 2));
-      bad = arith::OrIOp::create(b, bad,
-                                 arith::AndIOp::create(b, single, hasStats));
-    }
+    Value bad = emitShapeError(b, desc, xCodes, func.getArguments(),
+                               allowEmptyReduction);
     Value code = arith::SelectOp::create(
         b, bad, arith::ConstantIntOp::create(b, kKernelBadShape, 32),
         arith::ConstantIntOp::create(b, kKernelOk, 32));
     func::ReturnOp::create(b, ValueRange{code});
   }
-
-  /// Number of statistics (product of the kept dims, groups counted).
-  static Value keptProduct(ImplicitLocOpBuilder &b, const NormDescription &desc,
-                           ArrayRef<Value> sizes) {
-    Value count = arith::ConstantIndexOp::create(b, 1);
-    for (auto [dim, size] : llvm::enumerate(sizes)) {
-      if (llvm::is_contained(desc.reductionDims, (int64_t)dim))
-        continue;
-      Value factor = size;
-      if (desc.groupDim && *desc.groupDim == (int64_t)dim)
-        factor = arith::ConstantIndexOp::create(b, *desc.numGroups);
-      count = arith::MulIOp::create(b, count, factor);
-    }
-    return count;
-  }
 };
 
 } // namespace
+
+//===----------------------------------------------------------------------===//
+// Shape checks shared by the CPU entry points and the GPU plans
+//===----------------------------------------------------------------------===//
+
+SmallVector<Value> norm::emitInputSizes(ImplicitLocOpBuilder &b,
+                                        ArrayRef<int64_t> xCodes,
+                                        ValueRange dims) {
+  SmallVector<Value> sizes;
+  for (int64_t code : xCodes)
+    sizes.push_back(code >= 0 ? (Value)arith::ConstantIndexOp::create(b, code)
+                              : (Value)arith::IndexCastOp::create(
+                                    b, b.getIndexType(), dims[-code - 1]));
+  return sizes;
+}
+
+/// Number of statistics (product of the kept dims, groups counted).
+static Value keptProduct(ImplicitLocOpBuilder &b, const NormDescription &desc,
+                         ArrayRef<Value> sizes) {
+  Value count = arith::ConstantIndexOp::create(b, 1);
+  for (auto [dim, size] : llvm::enumerate(sizes)) {
+    if (llvm::is_contained(desc.reductionDims, (int64_t)dim))
+      continue;
+    Value factor = size;
+    if (desc.groupDim && *desc.groupDim == (int64_t)dim)
+      factor = arith::ConstantIndexOp::create(b, *desc.numGroups);
+    count = arith::MulIOp::create(b, count, factor);
+  }
+  return count;
+}
+
+Value norm::emitShapeError(ImplicitLocOpBuilder &b, const NormDescription &desc,
+                           ArrayRef<int64_t> xCodes, ValueRange dims,
+                           bool allowEmptyReduction) {
+  Value zero64 = arith::ConstantIntOp::create(b, 0, 64);
+  Value bad = arith::ConstantIntOp::create(b, 0, 1);
+  for (Value dim : dims)
+    bad = arith::OrIOp::create(
+        b, bad,
+        arith::CmpIOp::create(b, arith::CmpIPredicate::slt, dim, zero64));
+  // Sizes are only meaningful once known non-negative; evaluate the rest
+  // on clamped values.
+  SmallVector<Value> clamped;
+  for (Value dim : dims)
+    clamped.push_back(arith::MaxSIOp::create(b, dim, zero64));
+  SmallVector<Value> sizes = emitInputSizes(b, xCodes, clamped);
+  Value zero = arith::ConstantIndexOp::create(b, 0);
+  if (desc.groupDim) {
+    Value groups = arith::ConstantIndexOp::create(b, *desc.numGroups);
+    Value rem = arith::RemUIOp::create(b, sizes[*desc.groupDim], groups);
+    bad = arith::OrIOp::create(
+        b, bad, arith::CmpIOp::create(b, arith::CmpIPredicate::ne, rem, zero));
+  }
+  // A statistic over nothing: only an error when statistics are computed
+  // (given statistics make the op elementwise).
+  Value reduced = emitReductionCount(b, desc, sizes);
+  Value keptEmpty =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, reduced, zero);
+  Value keptCount = keptProduct(b, desc, sizes);
+  Value hasStats =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ne, keptCount, zero);
+  if (!desc.givenStats && !allowEmptyReduction)
+    bad = arith::OrIOp::create(b, bad,
+                               arith::AndIOp::create(b, keptEmpty, hasStats));
+  // The unbiased running variance divides by M - 1 (PyTorch rejects a
+  // single value per channel in training too).
+  if (desc.momentum) {
+    Value single = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, reduced,
+                                         arith::ConstantIndexOp::create(b, 2));
+    bad = arith::OrIOp::create(b, bad,
+                               arith::AndIOp::create(b, single, hasStats));
+  }
+  return bad;
+}
+
+SmallVector<int64_t> norm::getInputShapeCodes(RankedTensorType type) {
+  SmallVector<int64_t> codes;
+  int64_t next = 0;
+  for (int64_t size : type.getShape())
+    codes.push_back(ShapedType::isDynamic(size) ? -(++next) : size);
+  return codes;
+}

@@ -124,9 +124,9 @@ CanonicalLayout CanonicalLayout::get(const NormDescription &desc,
 //===----------------------------------------------------------------------===//
 
 /// Sizes of the canonical dims from the input's sizes.
-static SmallVector<Value> getCanonicalSizes(ImplicitLocOpBuilder &b,
-                                            const CanonicalLayout &layout,
-                                            ValueRange inputSizes) {
+SmallVector<Value> norm::emitCanonicalSizes(ImplicitLocOpBuilder &b,
+                                           const CanonicalLayout &layout,
+                                           ValueRange inputSizes) {
   SmallVector<Value> expanded;
   for (auto [dim, size] : llvm::enumerate(inputSizes)) {
     if (layout.groupDim && *layout.groupDim == (int64_t)dim) {
@@ -189,7 +189,7 @@ Value norm::emitWorkItemCount(ImplicitLocOpBuilder &b,
                               const LoopEmitOptions &options) {
   CanonicalLayout layout = CanonicalLayout::get(desc, inputSizes.size());
   return countItems(
-      b, layout, getCanonicalSizes(b, layout, inputSizes),
+      b, layout, emitCanonicalSizes(b, layout, inputSizes),
       statsVectorLength(getStatisticsElementType(elementType), options));
 }
 
@@ -197,7 +197,7 @@ Value norm::emitReductionCount(ImplicitLocOpBuilder &b,
                                const NormDescription &desc,
                                ValueRange inputSizes) {
   CanonicalLayout layout = CanonicalLayout::get(desc, inputSizes.size());
-  return countReduced(b, layout, getCanonicalSizes(b, layout, inputSizes));
+  return countReduced(b, layout, emitCanonicalSizes(b, layout, inputSizes));
 }
 
 //===----------------------------------------------------------------------===//

@@ -65,6 +65,11 @@ Value emitWorkItemCount(ImplicitLocOpBuilder &b, const NormDescription &desc,
                         Type elementType, ValueRange inputSizes,
                         const LoopEmitOptions &options);
 
+/// Sizes of the canonical dims of `layout` from the input's sizes.
+SmallVector<Value> emitCanonicalSizes(ImplicitLocOpBuilder &b,
+                                      const CanonicalLayout &layout,
+                                      ValueRange inputSizes);
+
 /// Returns the number of elements reduced for one statistic.
 Value emitReductionCount(ImplicitLocOpBuilder &b, const NormDescription &desc,
                          ValueRange inputSizes);

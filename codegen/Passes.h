@@ -5,6 +5,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -32,6 +33,24 @@ struct LowerToLLVMOptions : public PassPipelineOptions<LowerToLLVMOptions> {
 /// The whole CPU lowering, norm ops to the LLVM dialect, as one pipeline.
 void buildLowerToLLVMPipeline(OpPassManager &pm,
                               const LowerToLLVMOptions &options);
+
+/// Options of the GPU pipeline: the gpu.module of a spec to PTX.
+struct LowerToPTXOptions : public PassPipelineOptions<LowerToPTXOptions> {
+  PassOptions::Option<std::string> chip{
+      *this, "chip", llvm::cl::desc("GPU architecture (sm_80, sm_90, ...)"),
+      llvm::cl::init("sm_90")};
+};
+
+/// gpu.module kernels to NVVM and on to a gpu.binary holding PTX text.
+void buildLowerToPTXPipeline(OpPassManager &pm,
+                             const LowerToPTXOptions &options);
+
+/// The PTX ISA version flag LLVM needs for `chip` ("+ptx80" for sm_90).
+std::string getPTXFeatures(llvm::StringRef chip);
+
+/// Adds the `_launch` entries of the emulated GPU kernels (see
+/// norm-emulate-gpu-kernels) to a module in the LLVM dialect.
+void addGpuEmulationEntries(ModuleOp module);
 
 /// Registers the codegen passes and the `norm-lower-to-llvm` pipeline.
 void registerCodegenPasses();

@@ -33,6 +33,53 @@ def NormFormKernels : Pass<"norm-form-kernels", "::mlir::ModuleOp"> {
   ];
 }
 
+def NormFormGpuKernels : Pass<"norm-form-gpu-kernels", "::mlir::ModuleOp"> {
+  let summary = "Add GPU kernels and a host launch plan for each spec function";
+  let description = [{
+    Runs on specs (before `norm-form-kernels`, which consumes them). For
+    each spec function `K` it adds to the `gpu.module @normc_gpu`:
+
+    * `K_gpu_fused`: a row of X threads per statistic reduces its elements
+      (a shuffle tree, then the warps' results in order) and normalizes them
+      (or computes dx);
+    * `K_gpu_partials` + `K_gpu_apply`: the same split over K blocks per
+      statistic, for few statistics with long reductions (BatchNorm);
+    * backward with dgamma/dbeta: `K_gpu_affine_partials` +
+      `K_gpu_affine_finalize`, per-chunk f64 sums added in chunk order;
+
+    and to the host module `@__normc_K_gpu_plan(!llvm.ptr dims, !llvm.ptr
+    plan) -> i32`, which checks the sizes and fills the launch plan of
+    docs/gpu.md. The schedule is one function of the sizes used by both
+    sides. The spec function gets `normc.gpu_functions`, the PTX entry
+    names in the plan's function-index order.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect", "::mlir::func::FuncDialect",
+    "::mlir::LLVM::LLVMDialect",
+  ];
+}
+
+def NormEmulateGpuKernels
+    : Pass<"norm-emulate-gpu-kernels", "::mlir::ModuleOp"> {
+  let summary = "Copy the GPU kernels into the host module, for emulation";
+  let description = [{
+    For testing without a GPU: every `gpu.func` of the module's gpu.modules
+    gets a host copy `@__normc_emu_<name>(params..., shared memref,
+    !llvm.ptr context)` in which thread/block ids, barriers and warp
+    shuffles go through the emulator's per-thread context and the inline
+    PTX sqrt becomes math.sqrt. After the LLVM lowering,
+    norm-emit-c-interface adds `__normc_emu_<name>_launch(void **params,
+    void *context)` taking cuLaunchKernel's parameter array. See
+    test/gpu-emulator.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+    "::mlir::func::FuncDialect", "::mlir::LLVM::LLVMDialect",
+  ];
+}
+
 def NormEmitCInterface : Pass<"norm-emit-c-interface", "::mlir::ModuleOp"> {
   let summary = "Add the C entry points of every kernel (LLVM dialect)";
   let description = [{

@@ -64,4 +64,8 @@ void norm::registerCodegenPasses() {
       "norm-lower-to-llvm",
       "Lower norm specs to the LLVM dialect with C entry points",
       buildLowerToLLVMPipeline);
+  PassPipelineRegistration<LowerToPTXOptions>(
+      "norm-lower-to-ptx",
+      "Lower the gpu.module of norm-form-gpu-kernels to a gpu.binary with PTX",
+      buildLowerToPTXPipeline);
 }

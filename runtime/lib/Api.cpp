@@ -187,6 +187,16 @@ normc_status normc_bundle_find_kernel(const normc_bundle *bundle,
               available.empty() ? "none" : available.c_str());
 }
 
+size_t normc_bundle_num_gpu_archs(const normc_bundle *bundle) {
+  return bundle ? bundle->manifest.gpuArchs.size() : 0;
+}
+
+const char *normc_bundle_gpu_arch(const normc_bundle *bundle, size_t index) {
+  if (!bundle || index >= bundle->manifest.gpuArchs.size())
+    return nullptr;
+  return bundle->manifest.gpuArchs[index].c_str();
+}
+
 const char *normc_kernel_name(const normc_kernel *kernel) {
   return kernel ? kernel->spec->name.c_str() : "";
 }
@@ -201,6 +211,19 @@ normc_op normc_kernel_op(const normc_kernel *kernel) {
 
 const char *normc_kernel_attrs_json(const normc_kernel *kernel) {
   return kernel ? kernel->spec->attrsJson.c_str() : "{}";
+}
+
+int32_t normc_kernel_has_device_code(const normc_kernel *kernel,
+                                     normc_device_type type) {
+  if (!kernel)
+    return 0;
+  switch (type) {
+  case NORMC_DEVICE_CPU:
+    return 1;
+  case NORMC_DEVICE_CUDA:
+    return kernel->gpuPlan ? 1 : 0;
+  }
+  return 0;
 }
 
 size_t normc_kernel_num_dims(const normc_kernel *kernel) {
@@ -311,18 +334,44 @@ normc_status normc_validate(const normc_kernel *kernel,
   return validateArgs(*kernel, args, nargs, launch);
 }
 
-normc_status normc_run(normc_context *context, const normc_kernel *kernel,
-                       const normc_tensor *args, size_t nargs) {
+} // extern "C"
+
+namespace {
+
+normc_status run(const char *function, normc_context *context,
+                 const normc_kernel *kernel, const normc_tensor *args,
+                 size_t nargs, const LaunchOptions &options) {
   if (!context || !kernel)
     return fail(NORMC_ERROR_INVALID_ARGUMENT,
-                "normc_run: context and kernel must not be NULL");
+                "%s: context and kernel must not be NULL", function);
   LaunchArgs launch;
   if (normc_status status = validateArgs(*kernel, args, nargs, launch))
     return status;
   Device *device = nullptr;
   if (normc_status status = context->getDevice(launch.device, &device))
     return status;
-  return device->launch(*kernel, launch);
+  return device->launch(*kernel, launch, options);
+}
+
+} // namespace
+
+extern "C" {
+
+normc_status normc_run(normc_context *context, const normc_kernel *kernel,
+                       const normc_tensor *args, size_t nargs) {
+  LaunchOptions options;
+  options.stream = nullptr;
+  options.wait = true;
+  return run("normc_run", context, kernel, args, nargs, options);
+}
+
+normc_status normc_run_async(normc_context *context, const normc_kernel *kernel,
+                             const normc_tensor *args, size_t nargs,
+                             void *stream) {
+  LaunchOptions options;
+  options.stream = stream;
+  options.wait = false;
+  return run("normc_run_async", context, kernel, args, nargs, options);
 }
 
 } // extern "C"

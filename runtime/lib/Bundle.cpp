@@ -83,6 +83,8 @@ normc_status resolveKernels(normc_bundle &bundle) {
     const KernelSpec &spec = bundle.manifest.kernels[i];
     normc_kernel &kernel = bundle.kernels[i];
     kernel.spec = &spec;
+    kernel.bundle = &bundle;
+    kernel.index = i;
     kernel.entry = reinterpret_cast<PackedEntryFn>(
         dlsym(bundle.handle, spec.entry.c_str()));
     kernel.work =
@@ -114,6 +116,33 @@ normc_status resolveKernels(normc_bundle &bundle) {
           format("%s'%s' (work of kernel '%s')", numMissing++ ? ", " : "",
                  spec.work.c_str(), spec.name.c_str());
     }
+    if (spec.hasGpu) {
+      kernel.gpuPlan = reinterpret_cast<GpuPlanFn>(
+          dlsym(bundle.handle, spec.gpu.plan.c_str()));
+      if (!kernel.gpuPlan)
+        missing +=
+            format("%s'%s' (GPU plan of kernel '%s')", numMissing++ ? ", " : "",
+                   spec.gpu.plan.c_str(), spec.name.c_str());
+    }
+  }
+  // The PTX of every listed arch, even if no kernel has GPU code: a bundle
+  // that claims an arch must carry it.
+  for (const std::string &arch : bundle.manifest.gpuArchs) {
+    std::string symbol = "normc_gpu_ptx_" + arch;
+    const char *text =
+        static_cast<const char *>(dlsym(bundle.handle, symbol.c_str()));
+    if (!text) {
+      missing += format("%s'%s' (PTX for %s)", numMissing++ ? ", " : "",
+                        symbol.c_str(), arch.c_str());
+      continue;
+    }
+    // The driver reads the text up to its NUL; make sure there is one.
+    size_t size = symbolSize(text);
+    if (size && strnlen(text, size) == size)
+      return fail(NORMC_ERROR_LOAD_FAILED,
+                  "bundle '%s': %s is not NUL-terminated within its %zu bytes",
+                  bundle.path.c_str(), symbol.c_str(), size);
+    bundle.gpuPtx.push_back(GpuPtx{arch, smArchNumber(arch), text});
   }
   if (numMissing)
     return fail(NORMC_ERROR_MISSING_SYMBOL,
@@ -193,6 +222,8 @@ normc_status openBundle(const char *path, normc_bundle **out) {
 } // namespace normc
 
 normc_bundle::~normc_bundle() {
+  // Modules first: they were loaded from this library's PTX.
+  cudaModules.unloadAll();
   if (handle)
     dlclose(handle);
 }

@@ -7,6 +7,8 @@
 #ifndef NORMC_RUNTIME_BUNDLE_H
 #define NORMC_RUNTIME_BUNDLE_H
 
+#include "CudaModules.h"
+#include "GpuPlan.h"
 #include "Manifest.h"
 
 #include <memory>
@@ -31,10 +33,14 @@ normc_status openBundle(const char *path, normc_bundle **out);
 
 struct normc_kernel {
   const normc::KernelSpec *spec = nullptr;
+  /// The bundle holding the kernel, and the kernel's index in it.
+  normc_bundle *bundle = nullptr;
+  size_t index = 0;
   normc::PackedEntryFn entry = nullptr;
   normc::WorkFn work = nullptr;
   normc::WorkFn workspace = nullptr;    // backward kernels only
   normc::FinalizeFn finalize = nullptr; // backward kernels only
+  normc::GpuPlanFn gpuPlan = nullptr;   // kernels with GPU code only
   /// Per-dim name pointers and per-arg shapes for the C query API.
   std::vector<const char *> dimNames;
 };
@@ -48,6 +54,11 @@ struct normc_bundle {
   /// One per manifest kernel; never resized after opening, so pointers to
   /// elements are stable handles.
   std::vector<normc_kernel> kernels;
+  /// One per manifest "gpu_archs" entry, in manifest order.
+  std::vector<normc::GpuPtx> gpuPtx;
+  /// Modules loaded from gpuPtx, one per CUDA device that ran a kernel;
+  /// mutable through const kernels (loading is a cache fill).
+  mutable normc::CudaModuleCache cudaModules;
 
   ~normc_bundle();
 };

@@ -27,8 +27,9 @@ int32_t runPacked(void *context, int64_t begin, int64_t end) {
   return call.entry(call.pointers, call.dims, begin, end);
 }
 
-/// The meaning of a generated kernel's return code (see the generated
-/// header's NORMC_ERR_* values).
+} // namespace
+
+// The generated header's NORMC_ERR_* values.
 const char *kernelCodeName(int32_t code) {
   switch (code) {
   case 1:
@@ -43,10 +44,8 @@ const char *kernelCodeName(int32_t code) {
   }
 }
 
-} // namespace
-
 normc_status CpuDevice::launch(const normc_kernel &kernel,
-                               const LaunchArgs &args) {
+                               const LaunchArgs &args, const LaunchOptions &) {
   const char *name = kernel.spec->name.c_str();
   // Kernels without dynamic dims still get a valid (unused) pointer.
   static const int64_t noDims[1] = {0};

@@ -16,8 +16,9 @@ public:
   }
   uint32_t numThreads() const { return pool.numThreads(); }
 
-  normc_status launch(const normc_kernel &kernel,
-                      const LaunchArgs &args) override;
+  /// Synchronous; `options` are ignored.
+  normc_status launch(const normc_kernel &kernel, const LaunchArgs &args,
+                      const LaunchOptions &options) override;
 
 private:
   ThreadPool pool;

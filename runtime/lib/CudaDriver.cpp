@@ -26,6 +26,28 @@ std::string CudaDriver::describe(CUresult result) const {
                 text ? text : "no description");
 }
 
+std::string CudaDriver::missingLaunchEntryPoints() const {
+  std::string missing;
+  auto check = [&](bool present, const char *name) {
+    if (!present)
+      missing += (missing.empty() ? "" : ", ") + std::string(name);
+  };
+  check(cuDeviceGet, "cuDeviceGet");
+  check(cuDeviceGetAttribute, "cuDeviceGetAttribute");
+  check(cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain");
+  check(cuDevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease");
+  check(cuCtxPushCurrent, "cuCtxPushCurrent");
+  check(cuCtxPopCurrent, "cuCtxPopCurrent");
+  check(cuModuleLoadData || cuModuleLoadDataEx, "cuModuleLoadData");
+  check(cuModuleUnload, "cuModuleUnload");
+  check(cuModuleGetFunction, "cuModuleGetFunction");
+  check(cuLaunchKernel, "cuLaunchKernel");
+  check(cuStreamSynchronize, "cuStreamSynchronize");
+  check(cuMemAlloc, "cuMemAlloc_v2");
+  check(cuMemFree, "cuMemFree_v2");
+  return missing;
+}
+
 namespace {
 
 template <typename Fn> void resolve(void *handle, const char *name, Fn &fn) {
@@ -62,6 +84,7 @@ normc_status openDriver(const std::string &path, bool isDefault,
   resolve(handle, "cuGetErrorName", driver->cuGetErrorName);
   resolve(handle, "cuGetErrorString", driver->cuGetErrorString);
   resolve(handle, "cuDeviceGet", driver->cuDeviceGet);
+  resolve(handle, "cuDeviceGetAttribute", driver->cuDeviceGetAttribute);
   resolve(handle, "cuDevicePrimaryCtxRetain", driver->cuDevicePrimaryCtxRetain);
   resolveV2(handle, "cuDevicePrimaryCtxRelease", "cuDevicePrimaryCtxRelease_v2",
             driver->cuDevicePrimaryCtxRelease);
@@ -70,10 +93,15 @@ normc_status openDriver(const std::string &path, bool isDefault,
   resolveV2(handle, "cuCtxPopCurrent", "cuCtxPopCurrent_v2",
             driver->cuCtxPopCurrent);
   resolve(handle, "cuModuleLoadData", driver->cuModuleLoadData);
+  resolve(handle, "cuModuleLoadDataEx", driver->cuModuleLoadDataEx);
   resolve(handle, "cuModuleUnload", driver->cuModuleUnload);
   resolve(handle, "cuModuleGetFunction", driver->cuModuleGetFunction);
   resolve(handle, "cuLaunchKernel", driver->cuLaunchKernel);
   resolve(handle, "cuStreamSynchronize", driver->cuStreamSynchronize);
+  resolve(handle, "cuMemAlloc_v2", driver->cuMemAlloc);
+  resolve(handle, "cuMemFree_v2", driver->cuMemFree);
+  resolve(handle, "cuMemAllocAsync", driver->cuMemAllocAsync);
+  resolve(handle, "cuMemFreeAsync", driver->cuMemFreeAsync);
   if (!driver->cuInit || !driver->cuDeviceGetCount) {
     dlclose(handle);
     return fail(NORMC_ERROR_DEVICE_UNAVAILABLE,

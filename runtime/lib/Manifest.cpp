@@ -70,13 +70,18 @@ public:
       out.generator = generator->string;
     }
 
+    // Before the kernels, whose "gpu" objects need it, wherever it appears.
+    if (const Value *archs = root.find("gpu_archs"))
+      if (!parseGpuArchs(*archs, out.gpuArchs))
+        return false;
+
     const Value *kernels = require(root, "kernels", "manifest");
     if (!kernels || !expectKind(*kernels, Kind::Array, "kernels"))
       return false;
     out.kernels.resize(kernels->items.size());
     for (size_t i = 0; i < kernels->items.size(); ++i) {
       std::string path = format("kernels[%zu]", i);
-      if (!parseKernel(kernels->items[i], path, out.kernels[i]))
+      if (!parseKernel(kernels->items[i], path, out, out.kernels[i]))
         return false;
       for (size_t j = 0; j < i; ++j)
         if (out.kernels[j].name == out.kernels[i].name)
@@ -155,8 +160,59 @@ private:
                                  expected.c_str()));
   }
 
+  bool parseGpuArchs(const Value &archs, std::vector<std::string> &out) {
+    if (!expectKind(archs, Kind::Array, "gpu_archs"))
+      return false;
+    for (size_t i = 0; i < archs.items.size(); ++i) {
+      const Value &arch = archs.items[i];
+      std::string archPath = format("gpu_archs[%zu]", i);
+      if (!expectKind(arch, Kind::String, archPath))
+        return false;
+      if (smArchNumber(arch.string) < 0)
+        return failAt(arch, format("%s: '%s' is not a GPU arch name of the "
+                                   "form sm_<major><minor> (e.g. sm_80)",
+                                   archPath.c_str(), arch.string.c_str()));
+      for (size_t j = 0; j < out.size(); ++j)
+        if (out[j] == arch.string)
+          return failAt(arch, format("%s: duplicate arch '%s' (also "
+                                     "gpu_archs[%zu])",
+                                     archPath.c_str(), arch.string.c_str(), j));
+      out.push_back(arch.string);
+    }
+    return true;
+  }
+
+  bool parseGpu(const Value &value, const std::string &path,
+                const Manifest &manifest, GpuSpec &out) {
+    if (!expectKind(value, Kind::Object, path))
+      return false;
+    // PTX is per bundle; a kernel's GPU functions live in the PTX of every
+    // arch the manifest lists, so a kernel with GPU code needs some arch.
+    if (manifest.gpuArchs.empty())
+      return failAt(value, path + ": the kernel has GPU code but the "
+                                  "manifest's 'gpu_archs' is absent or empty");
+    if (!requireString(value, "plan", path, out.plan))
+      return false;
+    const Value *functions = require(value, "functions", path);
+    std::string functionsPath = path + ".functions";
+    if (!functions || !expectKind(*functions, Kind::Array, functionsPath))
+      return false;
+    if (functions->items.empty())
+      return failAt(*functions, functionsPath + ": must not be empty");
+    for (size_t i = 0; i < functions->items.size(); ++i) {
+      const Value &function = functions->items[i];
+      std::string functionPath = format("%s[%zu]", functionsPath.c_str(), i);
+      if (!expectKind(function, Kind::String, functionPath))
+        return false;
+      if (function.string.empty())
+        return failAt(function, functionPath + ": must not be empty");
+      out.functions.push_back(function.string);
+    }
+    return true;
+  }
+
   bool parseKernel(const Value &value, const std::string &path,
-                   KernelSpec &out) {
+                   const Manifest &manifest, KernelSpec &out) {
     if (!expectKind(value, Kind::Object, path))
       return false;
     if (!requireString(value, "name", path, out.name) ||
@@ -175,6 +231,11 @@ private:
         (!requireString(value, "workspace", path, out.workspace) ||
          !requireString(value, "finalize", path, out.finalize)))
       return false;
+    if (const Value *gpu = value.find("gpu")) {
+      out.hasGpu = true;
+      if (!parseGpu(*gpu, path + ".gpu", manifest, out.gpu))
+        return false;
+    }
 
     out.attrsJson = "{}";
     if (const Value *attrs = value.find("attrs")) {
@@ -318,6 +379,23 @@ private:
 };
 
 } // namespace
+
+int smArchNumber(std::string_view arch) {
+  // Two digits up to Hopper, three from Blackwell on (sm_100, sm_120). Arch
+  // variants such as sm_90a are not accepted: their PTX only runs on exactly
+  // that arch, which the "highest arch <= device" selection cannot express.
+  constexpr std::string_view prefix = "sm_";
+  if (arch.size() < prefix.size() + 2 || arch.size() > prefix.size() + 3 ||
+      arch.substr(0, prefix.size()) != prefix || arch[prefix.size()] == '0')
+    return -1;
+  int number = 0;
+  for (char c : arch.substr(prefix.size())) {
+    if (c < '0' || c > '9')
+      return -1;
+    number = number * 10 + (c - '0');
+  }
+  return number;
+}
 
 bool parseManifest(std::string_view text, Manifest &out, std::string &error) {
   out = Manifest();

@@ -27,6 +27,14 @@ struct ArgSpec {
   int32_t inplace = -1;
 };
 
+/// The "gpu" object of a kernel (bundle ABI 2, docs/gpu.md).
+struct GpuSpec {
+  /// `int32_t plan(const int64_t *dims, normc_gpu_plan *plan)` (host code).
+  std::string plan;
+  /// `.entry` names in the PTX of every arch; plan launches index them.
+  std::vector<std::string> functions;
+};
+
 struct KernelSpec {
   std::string name;
   normc_kernel_kind kind = NORMC_KIND_FORWARD;
@@ -44,13 +52,24 @@ struct KernelSpec {
   /// Dynamic dimension symbols in packed-entry order.
   std::vector<std::string> dims;
   std::vector<ArgSpec> args;
+  /// Kernels compiled for the GPU only.
+  bool hasGpu = false;
+  GpuSpec gpu;
 };
 
 struct Manifest {
   uint32_t abiVersion = 0;
   std::string generator;
+  /// "gpu_archs": the archs the bundle exports PTX for (normc_gpu_ptx_<arch>);
+  /// empty when the bundle has no GPU code.
+  std::vector<std::string> gpuArchs;
   std::vector<KernelSpec> kernels;
 };
+
+/// The number of an arch name "sm_<major><minor>" (80 for "sm_80", 100 for
+/// "sm_100"), comparable with 10 * major + minor of a compute capability;
+/// -1 if `arch` is not of that form.
+int smArchNumber(std::string_view arch);
 
 /// Parses and validates manifest `text`. On failure returns false with a
 /// message that names the offending field path and byte offset.

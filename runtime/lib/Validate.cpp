@@ -40,6 +40,7 @@ public:
       return fail(NORMC_ERROR_INVALID_ARGUMENT,
                   "kernel '%s': args is NULL but nargs is %zu", name, nargs);
     out.pointers.assign(nargs, nullptr);
+    out.numElements.assign(nargs, 0);
     out.dims.assign(spec.dims.size(), -1);
     out.device = nargs ? args[0].device : normc_device{NORMC_DEVICE_CPU, 0};
     boundBy.assign(spec.dims.size(), -1);
@@ -144,6 +145,7 @@ private:
                   "elements",
                   name, argName(i), static_cast<long long>(numElements));
     out.pointers[i] = tensor.data;
+    out.numElements[i] = numElements;
     ranges[i] = {reinterpret_cast<uintptr_t>(tensor.data),
                  static_cast<uintptr_t>(numBytes)};
     return NORMC_OK;

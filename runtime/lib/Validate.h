@@ -20,6 +20,8 @@ namespace normc {
 struct LaunchArgs {
   /// One data pointer per manifest arg, in manifest order.
   std::vector<void *> pointers;
+  /// Number of elements of each arg (the GPU functions' memref sizes).
+  std::vector<int64_t> numElements;
   /// Value of each dynamic dim symbol, in manifest order.
   std::vector<int64_t> dims;
   /// The device all tensors live on.

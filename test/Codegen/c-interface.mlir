@@ -28,12 +28,12 @@
 // CHECK: llvm.call @__normc_ln_packed
 
 // The manifest names the kernel, its entry points, dims and arguments.
-// CHECK: llvm.mlir.global external constant @normc_manifest("{\22abi_version\22: 1,
+// CHECK: llvm.mlir.global external constant @normc_manifest("{\22abi_version\22: 2,
 // CHECK-SAME: \22name\22: \22ln\22, \22kind\22: \22forward\22, \22op\22: \22layer_norm\22
 // CHECK-SAME: \22entry\22: \22__normc_ln_packed\22, \22work\22: \22__normc_ln_work\22, \22dims\22: [\22d0\22]
 // CHECK-SAME: {\22name\22: \22x\22, \22io\22: \22in\22, \22dtype\22: \22f32\22, \22shape\22: [\22d0\22, 64]}
 // CHECK-SAME: {\22name\22: \22y\22, \22io\22: \22out\22, \22dtype\22: \22f32\22, \22shape\22: [\22d0\22, 64], \22inplace\22: \22x\22}
-// CHECK: llvm.mlir.global external constant @normc_abi_version(1 : i32)
+// CHECK: llvm.mlir.global external constant @normc_abi_version(2 : i32)
 func.func @ln(%x: tensor<?x64xf32>, %w: tensor<64xf32>, %b: tensor<64xf32>)
     -> (tensor<?x64xf32>, tensor<?xf32>, tensor<?xf32>) {
   %y, %mean, %rstd = norm.layer_norm %x weight(%w) bias(%b)

@@ -1,7 +1,8 @@
 /*===- CHeaderTest.c - runtime.h is usable from C99 ----------------------===*\
 |*                                                                            *|
 |* Compiled as C (-std=c99 -pedantic): opens the good bundle, queries a       *|
-|* signature and runs its "half" kernel through the C API only.               *|
+|* signature and runs its "half" kernel (also asynchronously) through the C   *|
+|* API only.                                                                  *|
 |*                                                                            *|
 \*===----------------------------------------------------------------------===*/
 
@@ -52,8 +53,23 @@ int normc_c_api_smoke(const char *bundlePath) {
     result = 5;
     goto done;
   }
-  if (memcmp(a, b, sizeof(a)) != 0)
+  if (memcmp(a, b, sizeof(a)) != 0) {
     result = 6;
+    goto done;
+  }
+  /* The GPU additions: no GPU code here, and an asynchronous run of a CPU
+     kernel is synchronous (the stream is ignored). */
+  if (normc_bundle_num_gpu_archs(bundle) != 0 ||
+      normc_bundle_gpu_arch(bundle, 0) != NULL ||
+      normc_kernel_has_device_code(kernel, NORMC_DEVICE_CPU) != 1 ||
+      normc_kernel_has_device_code(kernel, NORMC_DEVICE_CUDA) != 0) {
+    result = 7;
+    goto done;
+  }
+  memset(b, 0, sizeof(b));
+  if (normc_run_async(context, kernel, args, 2, NULL) != NORMC_OK ||
+      memcmp(a, b, sizeof(a)) != 0)
+    result = 8;
 
 done:
   normc_context_destroy(context);

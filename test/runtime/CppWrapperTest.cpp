@@ -15,8 +15,8 @@ TEST(CppWrapper, OpenFailureCarriesStatusAndMessage) {
   EXPECT_FALSE(static_cast<bool>(bundle));
   EXPECT_EQ(bundle.status().code(), NORMC_ERROR_ABI_MISMATCH);
   EXPECT_THAT(bundle.status().message(),
-              HasSubstr("has ABI version 2 but this runtime supports ABI "
-                        "version 1"));
+              HasSubstr("has ABI version 1 but this runtime supports ABI "
+                        "version 2"));
   EXPECT_THAT(bundle.status().toString(),
               HasSubstr("NORMC_ERROR_ABI_MISMATCH: bundle '"));
 }

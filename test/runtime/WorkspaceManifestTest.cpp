@@ -36,7 +36,7 @@ const char *kBoth =
     R"("workspace": "__normc_ln_backward_workspace", "finalize": "__normc_ln_backward_finalize", )";
 
 std::string manifest(const std::string &kernels) {
-  return R"({"abi_version": 1, "generator": "normc 0.1.0", "kernels": [)" +
+  return R"({"abi_version": 2, "generator": "normc 0.1.0", "kernels": [)" +
          kernels + "]}";
 }
 

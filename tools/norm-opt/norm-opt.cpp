@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/Emit.h"
 #include "codegen/Passes.h"
 #include "dialect/NormDialect.h"
 #include "passes/Passes.h"
@@ -23,6 +24,7 @@ int main(int argc, char **argv) {
                   mlir::math::MathDialect, mlir::memref::MemRefDialect,
                   mlir::scf::SCFDialect, mlir::vector::VectorDialect,
                   mlir::LLVM::LLVMDialect>();
+  mlir::norm::registerGpuCodegenDependencies(registry);
   mlir::norm::registerNormPasses();
   mlir::norm::registerCodegenPasses();
   mlir::registerCanonicalizerPass();

@@ -14,6 +14,7 @@
 #include "codegen/KernelABI.h"
 #include "codegen/Passes.h"
 #include "dialect/NormDialect.h"
+#include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -43,7 +44,7 @@ cl::opt<std::string> inputFile(cl::Positional, cl::desc("<spec.mlir>"),
 cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout)"),
                                 cl::value_desc("file"), cl::init("-"),
                                 cl::cat(category));
-enum class Emit { MLIR, LLVM, Asm, Obj, Shared, Header };
+enum class Emit { MLIR, LLVM, Asm, Obj, Shared, Header, PTX };
 cl::opt<Emit> emit(
     "emit", cl::desc("What to produce"), cl::init(Emit::Obj),
     cl::values(clEnumValN(Emit::MLIR, "mlir",
@@ -56,13 +57,27 @@ cl::opt<Emit> emit(
                           "a bundle: shared library with the kernels and an "
                           "embedded manifest, loadable by the runtime"),
                clEnumValN(Emit::Header, "header",
-                          "a C header declaring the kernels")),
+                          "a C header declaring the kernels"),
+               clEnumValN(Emit::PTX, "ptx",
+                          "the GPU kernels as PTX for one --gpu-arch "
+                          "(default sm_90)")),
     cl::cat(category));
 cl::opt<std::string> targetCpu(
     "target-cpu",
     cl::desc("host (default), x86-64-v3 (AVX2), x86-64-v4 (AVX-512) or an "
              "LLVM x86 CPU name"),
     cl::init("host"), cl::cat(category));
+cl::list<std::string>
+    gpuArchs("gpu-arch",
+             cl::desc("also compile GPU kernels (PTX) for these NVIDIA "
+                      "architectures, e.g. sm_90 or sm_80,sm_90; bundles "
+                      "and objects then carry the PTX (docs/gpu.md)"),
+             cl::CommaSeparated, cl::value_desc("sm_NN"), cl::cat(category));
+cl::opt<bool> gpuEmulation(
+    "gpu-emulation",
+    cl::desc("also put host copies of the GPU kernels in the bundle, for "
+             "testing without a GPU (test/gpu-emulator)"),
+    cl::Hidden, cl::cat(category));
 enum OptLevel { O0, O1, O2, O3 };
 cl::opt<OptLevel> optLevel(cl::desc("Optimization level"), cl::init(O3),
                            cl::values(clEnumVal(O0, "no optimization"),
@@ -128,6 +143,54 @@ std::string headerGuard(llvm::StringRef path) {
   return path == "-" ? "NORMC_KERNELS_H" : guard;
 }
 
+/// With --gpu-arch (or --emit=ptx): forms the GPU kernels and plans,
+/// compiles them to PTX per architecture and records the PTX on the module
+/// for the bundle; --emit=ptx prints it instead (returns true: done). The host
+/// side (plans and CPU kernels) continues through the CPU pipeline.
+FailureOr<bool> compileGpuKernels(ModuleOp module) {
+  SmallVector<std::string> archs(gpuArchs.begin(), gpuArchs.end());
+  if (emit == Emit::PTX && archs.empty())
+    archs.push_back("sm_90");
+  if (archs.empty())
+    return false;
+  for (const std::string &arch : archs)
+    if (!norm::isGpuArchName(arch))
+      return fail("unknown GPU architecture '" + arch +
+                  "' (expected sm_NN, e.g. sm_80 or sm_90)"),
+             failure();
+  if (emit == Emit::PTX && archs.size() != 1)
+    return fail("--emit=ptx prints one architecture; pass a single "
+                "--gpu-arch"),
+           failure();
+  PassManager pm(module.getContext());
+  pm.addPass(norm::createNormDeriveBackward());
+  pm.addPass(norm::createNormFormGpuKernels());
+  if (gpuEmulation)
+    pm.addPass(norm::createNormEmulateGpuKernels());
+  if (failed(pm.run(module)))
+    return failure();
+  SmallVector<NamedAttribute> ptx;
+  Builder builder(module.getContext());
+  for (const std::string &arch : archs) {
+    FailureOr<std::string> text = norm::compileGpuKernelsToPTX(module, arch);
+    if (failed(text))
+      return failure();
+    if (emit == Emit::PTX) {
+      std::string error;
+      auto output = openOutputFile(outputFile, &error);
+      if (!output)
+        return fail(error), failure();
+      output->os() << *text;
+      output->keep();
+      return true;
+    }
+    ptx.push_back(builder.getNamedAttr(arch, builder.getStringAttr(*text)));
+  }
+  norm::eraseGpuKernels(module);
+  module->setAttr(norm::kGpuPTXAttrName, builder.getDictionaryAttr(ptx));
+  return false;
+}
+
 int run(MLIRContext &context) {
   bool quick = !opName.empty();
   if (quick == !inputFile.empty())
@@ -187,6 +250,13 @@ int run(MLIRContext &context) {
     output->keep();
     return 0;
   }
+
+  // With --emit=ptx the GPU kernels are the whole output.
+  FailureOr<bool> written = compileGpuKernels(*module);
+  if (failed(written))
+    return 1;
+  if (*written)
+    return 0;
 
   std::string error;
   norm::TargetOptions targetOptions;
@@ -281,6 +351,7 @@ int main(int argc, char **argv) {
 
   DialectRegistry registry;
   registry.insert<norm::NormDialect, func::FuncDialect>();
+  norm::registerGpuCodegenDependencies(registry);
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
   MLIRContext context(registry);

@@ -3,7 +3,8 @@
 |* The normc runtime opens bundles produced by the normc compiler (shared     *|
 |* libraries holding normalization kernels and an embedded JSON manifest),    *|
 |* validates tensor descriptors against each kernel's signature and runs the  *|
-|* kernels on a CPU thread pool. See docs/runtime.md.                         *|
+|* kernels on a CPU thread pool or, for bundles carrying PTX, on CUDA GPUs.   *|
+|* See docs/runtime.md.                                                       *|
 |*                                                                            *|
 |* Conventions:                                                               *|
 |*  - Every fallible function returns a normc_status; on failure a message is *|
@@ -39,8 +40,10 @@
 extern "C" {
 #endif
 
-/* The bundle ABI version this runtime understands (`normc_abi_version`). */
-#define NORMC_BUNDLE_ABI_VERSION 1u
+/* The bundle ABI version this runtime understands (`normc_abi_version`).
+   Version 2 added GPU code (PTX and plan functions, docs/gpu.md); bundles of
+   other versions are rejected with NORMC_ERROR_ABI_MISMATCH. */
+#define NORMC_BUNDLE_ABI_VERSION 2u
 
 /*===----------------------------------------------------------------------===*
  * Status codes and errors
@@ -51,8 +54,8 @@ typedef enum normc_status NORMC_ENUM_BASE {
   NORMC_OK = 0,
   /* A null handle/pointer, out-of-range index or bad option. */
   NORMC_ERROR_INVALID_ARGUMENT = 1,
-  /* The bundle file is missing, unreadable or not a loadable shared library.
-   */
+  /* The bundle file is missing, unreadable or not a loadable shared library,
+     or the CUDA driver rejected the bundle's PTX. */
   NORMC_ERROR_LOAD_FAILED = 2,
   /* A shared library without the normc_manifest/normc_abi_version symbols. */
   NORMC_ERROR_NOT_A_BUNDLE = 3,
@@ -60,7 +63,8 @@ typedef enum normc_status NORMC_ENUM_BASE {
   NORMC_ERROR_ABI_MISMATCH = 4,
   /* The manifest is not valid JSON or violates the manifest schema. */
   NORMC_ERROR_INVALID_MANIFEST = 5,
-  /* A kernel's entry or work symbol is missing from the bundle. */
+  /* A symbol the manifest names (entry, work, GPU plan, PTX) is missing from
+     the bundle, or a GPU function is missing from its PTX. */
   NORMC_ERROR_MISSING_SYMBOL = 6,
   /* No kernel/arg with the requested name. */
   NORMC_ERROR_NOT_FOUND = 7,
@@ -73,7 +77,8 @@ typedef enum normc_status NORMC_ENUM_BASE {
   NORMC_ERROR_DEVICE_UNAVAILABLE = 10,
   /* A feature this runtime or bundle does not support. */
   NORMC_ERROR_UNSUPPORTED = 11,
-  /* A kernel returned a nonzero status code. */
+  /* A kernel (or its GPU plan) returned a nonzero status code, or the CUDA
+     driver reported a launch or execution error. */
   NORMC_ERROR_KERNEL_FAILED = 12,
   /* Allocating memory or creating threads failed. */
   NORMC_ERROR_RESOURCE_EXHAUSTED = 13,
@@ -183,11 +188,24 @@ NORMC_API normc_status normc_bundle_find_kernel(const normc_bundle *bundle,
                                                 const char *name,
                                                 const normc_kernel **out);
 
+/* The GPU architectures the bundle carries PTX for, in manifest order
+   ("sm_80", ...); 0 for a bundle without GPU code. normc_bundle_gpu_arch
+   returns NULL if index is out of range. */
+NORMC_API size_t normc_bundle_num_gpu_archs(const normc_bundle *bundle);
+NORMC_API const char *normc_bundle_gpu_arch(const normc_bundle *bundle,
+                                            size_t index);
+
 NORMC_API const char *normc_kernel_name(const normc_kernel *kernel);
 NORMC_API normc_kernel_kind normc_kernel_get_kind(const normc_kernel *kernel);
 NORMC_API normc_op normc_kernel_op(const normc_kernel *kernel);
 /* The kernel's "attrs" object, verbatim from the manifest ("{}" if absent). */
 NORMC_API const char *normc_kernel_attrs_json(const normc_kernel *kernel);
+/* 1 if the kernel has code for devices of `type`, else 0: every kernel runs
+   on the CPU; on CUDA only kernels compiled with normc --gpu-arch (whether
+   the bundle's PTX suits a particular GPU is only known when it runs).
+   0 for a NULL kernel or an invalid type. */
+NORMC_API int32_t normc_kernel_has_device_code(const normc_kernel *kernel,
+                                               normc_device_type type);
 
 /* Dynamic dimension symbols, in the order the packed entry takes them. */
 NORMC_API size_t normc_kernel_num_dims(const normc_kernel *kernel);
@@ -261,11 +279,25 @@ NORMC_API normc_status normc_validate(const normc_kernel *kernel,
 
 /* Validates `args` (one per manifest arg, in manifest order) and runs the
    kernel over all its work items on the device holding the tensors.
-   Synchronous. Thread-safe: several threads may run kernels on the same
-   context concurrently. */
+   Synchronous: on CUDA it launches on the default stream and waits for it.
+   Thread-safe: several threads may run kernels on the same context
+   concurrently. */
 NORMC_API normc_status normc_run(normc_context *context,
                                  const normc_kernel *kernel,
                                  const normc_tensor *args, size_t nargs);
+
+/* Like normc_run, but for CUDA tensors only enqueues the kernel's launches
+   on `stream` (a CUstream of the device's primary context, as used by the
+   CUDA runtime; NULL = the default stream) and returns without waiting: the
+   tensors must stay allocated until the stream has executed the work, and
+   errors that happen while the kernel executes are reported by the caller's
+   next synchronization, not here. The descriptors themselves may be freed
+   on return. For CPU tensors `stream` is ignored and the run is synchronous,
+   exactly as normc_run. */
+NORMC_API normc_status normc_run_async(normc_context *context,
+                                       const normc_kernel *kernel,
+                                       const normc_tensor *args, size_t nargs,
+                                       void *stream);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -167,6 +167,11 @@ public:
     return name ? name : "";
   }
   std::string attrsJson() const { return normc_kernel_attrs_json(kernel_); }
+  /// Whether the kernel has code for devices of `type` (CUDA: compiled
+  /// with normc --gpu-arch).
+  bool hasDeviceCode(normc_device_type type) const {
+    return normc_kernel_has_device_code(kernel_, type) != 0;
+  }
 
   std::vector<std::string> dims() const {
     std::vector<std::string> result;
@@ -232,6 +237,13 @@ public:
     return normc_bundle_manifest_json(bundle_);
   }
   size_t numKernels() const { return normc_bundle_num_kernels(bundle_); }
+  /// The archs the bundle carries PTX for ("sm_80", ...), manifest order.
+  std::vector<std::string> gpuArchs() const {
+    std::vector<std::string> result;
+    for (size_t i = 0, e = normc_bundle_num_gpu_archs(bundle_); i < e; ++i)
+      result.push_back(normc_bundle_gpu_arch(bundle_, i));
+    return result;
+  }
   Kernel kernel(size_t index) const {
     return Kernel(normc_bundle_kernel(bundle_, index));
   }
@@ -300,6 +312,19 @@ public:
   Status run(const Kernel &kernel, const std::vector<Tensor> &args) const {
     std::vector<normc_tensor> raw = descriptors(args);
     return run(kernel, raw.data(), raw.size());
+  }
+
+  /// normc_run_async: for CUDA tensors, enqueues on `stream` (a CUstream;
+  /// nullptr = the default stream) without waiting; synchronous on the CPU.
+  Status runAsync(const Kernel &kernel, const normc_tensor *args, size_t nargs,
+                  void *stream) const {
+    return Status::fromCode(
+        normc_run_async(context_, kernel.get(), args, nargs, stream));
+  }
+  Status runAsync(const Kernel &kernel, const std::vector<Tensor> &args,
+                  void *stream) const {
+    std::vector<normc_tensor> raw = descriptors(args);
+    return runAsync(kernel, raw.data(), raw.size(), stream);
   }
 
   /// Validation only (no context needed).

@@ -1,0 +1,950 @@
+//===- GpuKernels.cpp - norm ops to gpu.func kernels ----------------------===//
+//
+// Bodies of the GPU functions of a normalization, written with the gpu
+// dialect (thread/block ids, shuffles, barriers, workgroup memory) over
+// scf/arith/vector/memref. Numerics:
+//   - statistics: per-thread Welford over 128-bit chunks (no E[x^2]-E[x]^2
+//     cancellation), merged across threads with Chan's formula, in f32 for
+//     f32/f16/bf16 data (f64 for f64 data);
+//   - split statistics: partials stored in f64 and merged in a fixed order;
+//   - dgamma/dbeta: per-chunk f64 partials added in chunk order, so every
+//     result is bitwise reproducible;
+//   - sqrt and division are correctly rounded (sqrt.rn via inline PTX: the
+//     gpu-to-nvvm conversion would otherwise call libdevice, which would
+//     make the compiler depend on a CUDA installation).
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/GpuKernels.h"
+#include "dialect/NormOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::norm;
+
+StringRef norm::getGpuKernelSuffix(GpuKernelKind kind) {
+  switch (kind) {
+  case GpuKernelKind::Fused:
+    return "gpu_fused";
+  case GpuKernelKind::Partials:
+    return "gpu_partials";
+  case GpuKernelKind::Apply:
+    return "gpu_apply";
+  case GpuKernelKind::AffinePartials:
+    return "gpu_affine_partials";
+  case GpuKernelKind::AffineFinalize:
+    return "gpu_affine_finalize";
+  }
+  llvm_unreachable("unknown GPU kernel kind");
+}
+
+static Type getAccumulationType(Type elementType) {
+  if (elementType.isF64())
+    return Float64Type::get(elementType.getContext());
+  return Float32Type::get(elementType.getContext());
+}
+
+MemRefType norm::getGpuSharedType(MLIRContext *context, Type accType) {
+  // 32 warps (1024 threads) x up to three values each.
+  return MemRefType::get(
+      {32 * 3}, accType, AffineMap(),
+      gpu::AddressSpaceAttr::get(context, gpu::AddressSpace::Workgroup));
+}
+
+namespace {
+
+/// Index arithmetic, sizes and offsets of the canonical layout.
+class GpuEmitter {
+public:
+  GpuEmitter(ImplicitLocOpBuilder &b, const NormDescription &desc,
+             Type elementType, ValueRange inputSizes)
+      : b(b), desc(desc), layout(CanonicalLayout::get(desc, inputSizes.size())),
+        elementType(elementType), accType(getAccumulationType(elementType)),
+        width(128 / elementType.getIntOrFloatBitWidth()) {
+    sizes = emitCanonicalSizes(b, layout, inputSizes);
+    int64_t rank = sizes.size();
+    strides.resize(rank);
+    gammaStrides.resize(rank);
+    statStrides.resize(rank);
+    Value stride = c(1), gammaStride = c(1), statStride = c(1);
+    for (int64_t d = rank - 1; d >= 0; --d) {
+      strides[d] = stride;
+      stride = mul(stride, sizes[d]);
+      if (layout.dims[d].affine) {
+        gammaStrides[d] = gammaStride;
+        gammaStride = mul(gammaStride, sizes[d]);
+      }
+      if (!layout.dims[d].reduced) {
+        statStrides[d] = statStride;
+        statStride = mul(statStride, sizes[d]);
+      }
+    }
+    numStats = statStride;
+    affineCount = gammaStride;
+    innerDim = -1;
+    for (int64_t d = 0; d < rank; ++d)
+      if (layout.dims[d].reduced)
+        innerDim = d;
+    assert(innerDim >= 0 && "a normalization reduces at least one dim");
+    outerCount = c(1);
+    nonAffineCount = c(1);
+    for (int64_t d = 0; d < rank; ++d) {
+      if (layout.dims[d].reduced && d != innerDim) {
+        outerReducedDims.push_back(d);
+        outerCount = mul(outerCount, sizes[d]);
+      }
+      if (!layout.dims[d].reduced)
+        keptDims.push_back(d);
+      if (layout.dims[d].affine)
+        affineDims.push_back(d);
+      else {
+        nonAffineDims.push_back(d);
+        nonAffineCount = mul(nonAffineCount, sizes[d]);
+      }
+    }
+    innerCount = sizes[innerDim];
+    // The innermost reduced dim is contiguous exactly when it is the last
+    // canonical dim; only then are 128-bit loads possible.
+    rowMode = innerDim == rank - 1;
+    innerAffine = layout.dims[innerDim].affine;
+  }
+
+  GpuSchedule schedule(bool backward, bool affineGrads);
+
+  // Index arithmetic (folded when constant).
+  Value c(int64_t value) { return arith::ConstantIndexOp::create(b, value); }
+  Value add(Value x, Value y) { return b.createOrFold<arith::AddIOp>(x, y); }
+  Value mul(Value x, Value y) { return b.createOrFold<arith::MulIOp>(x, y); }
+  Value divU(Value x, Value y) { return b.createOrFold<arith::DivUIOp>(x, y); }
+  Value remU(Value x, Value y) { return b.createOrFold<arith::RemUIOp>(x, y); }
+  Value ceilDiv(Value x, Value y) {
+    return b.createOrFold<arith::CeilDivUIOp>(x, y);
+  }
+  Value minU(Value x, Value y) { return b.createOrFold<arith::MinUIOp>(x, y); }
+  Value maxU(Value x, Value y) { return b.createOrFold<arith::MaxUIOp>(x, y); }
+  Value ult(Value x, Value y) {
+    return b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::ult, x, y);
+  }
+  Value ule(Value x, Value y) {
+    return b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::ule, x, y);
+  }
+  Value eq(Value x, Value y) {
+    return b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::eq, x, y);
+  }
+  Value select(Value cond, Value x, Value y) {
+    return b.createOrFold<arith::SelectOp>(cond, x, y);
+  }
+  Value both(Value x, Value y) { return b.createOrFold<arith::AndIOp>(x, y); }
+
+  /// Offsets of the element (or statistic) whose indices along `dims`
+  /// (outermost first) are the digits of `flat`.
+  struct Offsets {
+    Value input, gamma, stat;
+  };
+  Offsets decompose(Value flat, ArrayRef<int64_t> dims) {
+    Offsets result{c(0), c(0), c(0)};
+    for (size_t j = dims.size(); j-- > 0;) {
+      int64_t d = dims[j];
+      Value index = j == 0 ? flat : remU(flat, sizes[d]);
+      if (j != 0)
+        flat = divU(flat, sizes[d]);
+      result.input = add(result.input, mul(index, strides[d]));
+      if (layout.dims[d].affine)
+        result.gamma = add(result.gamma, mul(index, gammaStrides[d]));
+      if (!layout.dims[d].reduced)
+        result.stat = add(result.stat, mul(index, statStrides[d]));
+    }
+    return result;
+  }
+
+  ImplicitLocOpBuilder &b;
+  const NormDescription &desc;
+  CanonicalLayout layout;
+  Type elementType, accType;
+  int64_t width; // elements per 128-bit access
+  SmallVector<Value> sizes, strides, gammaStrides, statStrides;
+  SmallVector<int64_t> keptDims, outerReducedDims, affineDims, nonAffineDims;
+  int64_t innerDim;
+  bool rowMode, innerAffine;
+  Value numStats, affineCount, outerCount, innerCount, nonAffineCount;
+};
+
+GpuSchedule GpuEmitter::schedule(bool backward, bool affineGrads) {
+  GpuSchedule s;
+  s.numStats = numStats;
+  s.outerCount = outerCount;
+  s.innerCount = innerCount;
+  s.reduceCount = mul(outerCount, innerCount);
+  // A warp per statistic up to 1024 elements (8 statistics per block), then
+  // wider rows so that each thread keeps a handful of 128-bit loads in
+  // flight without holding the block to a single long row.
+  Value m = s.reduceCount;
+  s.threadsX = select(ule(m, c(1024)), c(32),
+                      select(ule(m, c(4096)), c(128),
+                             select(ule(m, c(16384)), c(256), c(512))));
+  s.rowsY = maxU(divU(c(256), s.threadsX), c(1));
+  s.rowBlocks = ceilDiv(s.numStats, s.rowsY);
+  // Few statistics over long reductions (BatchNorm, small batches of long
+  // rows) cannot fill the GPU with one block row each: split each
+  // statistic over K blocks, along the outer reduced dims when there are
+  // any (whole inner rows stay contiguous), else along the inner dim in
+  // multiples of the vector width.
+  s.splitOuter = ult(c(1), outerCount);
+  Value maxSplits = select(s.splitOuter, outerCount,
+                           ceilDiv(innerCount, mul(s.threadsX, c(width))));
+  Value wanted = ceilDiv(c(1024), maxU(s.rowBlocks, c(1)));
+  Value few = both(ult(s.rowBlocks, c(256)), ule(c(16384), m));
+  if (desc.givenStats)
+    s.splits = c(1);
+  else
+    s.splits =
+        maxU(select(few, minU(minU(wanted, maxSplits), c(4096)), c(1)), c(1));
+  s.chunkOuter =
+      select(s.splitOuter, ceilDiv(outerCount, s.splits), outerCount);
+  Value innerChunk =
+      mul(ceilDiv(ceilDiv(innerCount, s.splits), c(width)), c(width));
+  s.chunkInner = select(s.splitOuter, innerCount, innerChunk);
+
+  s.affineCount = affineGrads ? affineCount : c(0);
+  s.nonAffineCount = nonAffineCount;
+  // Enough (gamma element, chunk) threads to fill a GPU, chunks of at
+  // least 16 elements, at most 1024 chunks.
+  Value maxChunks = minU(c(1024), maxU(c(1), ceilDiv(nonAffineCount, c(16))));
+  s.affineChunks =
+      maxU(c(1), minU(ceilDiv(c(131072), maxU(affineCount, c(1))), maxChunks));
+  s.affineChunkLen = ceilDiv(nonAffineCount, s.affineChunks);
+  s.affineWorkspace =
+      affineGrads ? mul(c(2), mul(s.affineChunks, affineCount)) : c(0);
+  // Split partials: (count, mean, M2) forward; sums of g, g u and u
+  // backward, after one x-hat correction per statistic.
+  Value splitPartials = mul(mul(s.numStats, s.splits), c(3));
+  s.rowsWorkspace = select(ult(c(1), s.splits), splitPartials, c(0));
+  if (backward)
+    s.rowsWorkspace = add(s.rowsWorkspace, s.numStats);
+  return s;
+}
+
+/// Float helpers in the accumulation type and the per-statistic machinery
+/// shared by the forward and backward kernels.
+class GpuKernelEmitter : public GpuEmitter {
+public:
+  GpuKernelEmitter(ImplicitLocOpBuilder &b, const NormDescription &desc,
+                   Type elementType, ValueRange inputSizes, Value shared,
+                   bool backward, bool affineGrads)
+      : GpuEmitter(b, desc, elementType, inputSizes), shared(shared) {
+    sched = schedule(backward, affineGrads);
+    tx = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+    ty = gpu::ThreadIdOp::create(b, gpu::Dimension::y);
+    bx = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+    by = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  }
+
+  // Floats.
+  Value f(double value, Type type = Type()) {
+    type = type ? type : accType;
+    return arith::ConstantOp::create(b, b.getFloatAttr(type, value));
+  }
+  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
+  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
+  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
+  Value fdiv(Value x, Value y) { return arith::DivFOp::create(b, x, y); }
+  Value fgt(Value x, Value y) {
+    return arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, x, y);
+  }
+  Value toFloat(Value index, Type type = Type()) {
+    type = type ? type : accType;
+    return arith::UIToFPOp::create(
+        b, type, arith::IndexCastUIOp::create(b, b.getI64Type(), index));
+  }
+  Value convert(Value value, Type type) {
+    Type from = getElementTypeOrSelf(value.getType());
+    if (from == type)
+      return value;
+    Type target = type;
+    if (auto vector = dyn_cast<VectorType>(value.getType()))
+      target = VectorType::get(vector.getShape(), type);
+    if (from.getIntOrFloatBitWidth() < type.getIntOrFloatBitWidth())
+      return arith::ExtFOp::create(b, target, value);
+    return arith::TruncFOp::create(b, target, value);
+  }
+  /// Correctly rounded square root (sqrt.rn), see the file comment.
+  Value sqrt(Value x) {
+    bool wide = x.getType().isF64();
+    return LLVM::InlineAsmOp::create(
+               b, x.getType(), ValueRange{x},
+               b.getStringAttr(wide ? "sqrt.rn.f64 $0, $1;"
+                                    : "sqrt.rn.f32 $0, $1;"),
+               b.getStringAttr(wide ? "=d,d" : "=f,f"), UnitAttr(), UnitAttr(),
+               LLVM::TailCallKindAttr(), LLVM::AsmDialectAttr(), ArrayAttr())
+        .getResult(0);
+  }
+  /// rstd from the variance and eps (its placement per the description).
+  Value rstdFromVar(Value var) {
+    Type type = var.getType();
+    Value eps = f(desc.epsilon, type);
+    Value denominator = desc.epsPlacement == EpsPlacement::Inside
+                            ? sqrt(fadd(var, eps))
+                            : fadd(sqrt(var), eps);
+    return fdiv(f(1.0, type), denominator);
+  }
+  Value reduceAdd(Value vector) {
+    return vector::ReductionOp::create(b, vector::CombiningKind::ADD, vector);
+  }
+  Value splat(Value scalar, int64_t lanes) {
+    return vector::BroadcastOp::create(
+        b, VectorType::get({lanes}, scalar.getType()), scalar);
+  }
+
+  // Memory.
+  static int64_t bytesOf(Value memref) {
+    return cast<MemRefType>(memref.getType())
+               .getElementType()
+               .getIntOrFloatBitWidth() /
+           8;
+  }
+  Value loadVector(Value memref, Value offset, int64_t lanes) {
+    Type stored = cast<MemRefType>(memref.getType()).getElementType();
+    Value v = vector::LoadOp::create(b, VectorType::get({lanes}, stored),
+                                     memref, ValueRange{offset}, false,
+                                     llvm::MaybeAlign(lanes * bytesOf(memref)));
+    return convert(v, accType);
+  }
+  void storeVector(Value memref, Value offset, Value value) {
+    Type stored = cast<MemRefType>(memref.getType()).getElementType();
+    int64_t lanes = cast<VectorType>(value.getType()).getNumElements();
+    vector::StoreOp::create(b, convert(value, stored), memref,
+                            ValueRange{offset}, false,
+                            llvm::MaybeAlign(lanes * bytesOf(memref)));
+  }
+  Value loadScalar(Value memref, Value index, Type type = Type()) {
+    return convert(memref::LoadOp::create(b, memref, ValueRange{index}),
+                   type ? type : accType);
+  }
+  void storeScalar(Value memref, Value index, Value value) {
+    memref::StoreOp::create(
+        b, convert(value, cast<MemRefType>(memref.getType()).getElementType()),
+        memref, ValueRange{index});
+  }
+  /// gamma/beta for the `lanes` elements at gamma offset `offset`: loaded
+  /// along the inner dim when gamma indexes it, else one value broadcast.
+  Value loadAffine(Value memref, Value offset, int64_t lanes) {
+    if (innerAffine)
+      return loadVector(memref, offset, lanes);
+    return splat(loadScalar(memref, offset), lanes);
+  }
+
+  // Control flow.
+  SmallVector<Value> buildIf(Value cond, TypeRange types,
+                             function_ref<SmallVector<Value>()> thenBody,
+                             function_ref<SmallVector<Value>()> elseBody) {
+    auto op = scf::IfOp::create(b, types, cond, /*withElseRegion=*/true);
+    auto fill = [&](Region &region, function_ref<SmallVector<Value>()> body) {
+      OpBuilder::InsertionGuard guard(b);
+      Block &block = region.front();
+      // Without results the builder already put an empty scf.yield there.
+      if (types.empty()) {
+        b.setInsertionPoint(block.getTerminator());
+        body();
+        return;
+      }
+      b.setInsertionPointToEnd(&block);
+      scf::YieldOp::create(b, body());
+    };
+    fill(op.getThenRegion(), thenBody);
+    fill(op.getElseRegion(), elseBody);
+    return SmallVector<Value>(op.getResults());
+  }
+  void buildIf(Value cond, function_ref<void()> thenBody) {
+    auto op = scf::IfOp::create(b, TypeRange{}, cond, false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(op.getThenRegion().front().getTerminator());
+    thenBody();
+  }
+  SmallVector<Value>
+  buildFor(Value lb, Value ub, Value step, ValueRange inits,
+           function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+    auto loop = scf::ForOp::create(
+        b, lb, ub, step, inits,
+        [&](OpBuilder &nested, Location loc, Value iv, ValueRange args) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(nested.getInsertionBlock(),
+                              nested.getInsertionPoint());
+          scf::YieldOp::create(b, body(iv, args));
+        });
+    return SmallVector<Value>(loop.getResults());
+  }
+
+  // Work decomposition.
+  /// Statistic of this thread row, whether it exists, and its chunk
+  /// [oBegin, oEnd) x [iBegin, iEnd) of the reduced elements.
+  struct Row {
+    Value stat, valid, split;
+    Value oBegin, oEnd, iBegin, iEnd;
+    Value base, gammaBase; // offsets of the statistic's first element
+  };
+  Row row() {
+    Row r;
+    r.stat = add(mul(bx, sched.rowsY), ty);
+    r.valid = ult(r.stat, numStats);
+    r.split = by;
+    Value oBegin = mul(r.split, sched.chunkOuter);
+    Value iBegin = mul(r.split, sched.chunkInner);
+    r.oBegin = select(sched.splitOuter, oBegin, c(0));
+    r.iBegin = select(sched.splitOuter, c(0), iBegin);
+    r.oEnd =
+        select(sched.splitOuter,
+               minU(add(oBegin, sched.chunkOuter), outerCount), outerCount);
+    r.iEnd = select(sched.splitOuter, innerCount,
+                    minU(add(iBegin, sched.chunkInner), innerCount));
+    // Threads past the last statistic take part in the barriers only.
+    r.oEnd = select(r.valid, r.oEnd, r.oBegin);
+    Offsets base = decompose(r.stat, keptDims);
+    r.base = base.input;
+    r.gammaBase = base.gamma;
+    return r;
+  }
+
+  using ElementBody = function_ref<SmallVector<Value>(
+      Value offset, Value gammaOffset, int64_t lanes, ValueRange accs)>;
+  /// Runs `body` over this thread's elements of `r`: 128-bit vectors when
+  /// the inner dim is contiguous, a multiple of the vector and every data
+  /// buffer is 16-byte aligned (a uniform branch), single elements
+  /// otherwise. Consecutive threads touch consecutive vectors (coalesced).
+  SmallVector<Value> forEachElement(const Row &r, ValueRange inits,
+                                    ArrayRef<Value> dataBuffers,
+                                    ArrayRef<Value> affineBuffers,
+                                    ElementBody body) {
+    auto loops = [&](int64_t lanes) -> SmallVector<Value> {
+      Value step = mul(sched.threadsX, c(lanes));
+      return buildFor(
+          r.oBegin, r.oEnd, c(1), inits,
+          [&](Value o, ValueRange accs) -> SmallVector<Value> {
+            Offsets outer = decompose(o, outerReducedDims);
+            Value base = add(r.base, outer.input);
+            Value gammaBase = add(r.gammaBase, outer.gamma);
+            Value first = add(r.iBegin, mul(tx, c(lanes)));
+            return buildFor(
+                first, r.iEnd, step, accs,
+                [&](Value i, ValueRange inner) -> SmallVector<Value> {
+                  Value offset = add(base, mul(i, strides[innerDim]));
+                  Value gammaOffset =
+                      innerAffine
+                          ? add(gammaBase, mul(i, gammaStrides[innerDim]))
+                          : gammaBase;
+                  return body(offset, gammaOffset, lanes, inner);
+                });
+          });
+    };
+    if (!rowMode || width == 1)
+      return loops(1);
+    Value ok = eq(remU(innerCount, c(width)), c(0));
+    auto aligned = [&](Value memref) {
+      Value address = memref::ExtractAlignedPointerAsIndexOp::create(b, memref);
+      return eq(remU(address, c(16)), c(0));
+    };
+    for (Value buffer : dataBuffers)
+      if (buffer)
+        ok = both(ok, aligned(buffer));
+    if (innerAffine)
+      for (Value buffer : affineBuffers)
+        if (buffer)
+          ok = both(ok, aligned(buffer));
+    return buildIf(
+        ok, TypeRange(inits), [&]() { return loops(width); },
+        [&]() { return loops(1); });
+  }
+
+  using Merge = function_ref<SmallVector<Value>(ValueRange, ValueRange)>;
+  /// Reduces `values` over the X threads of this row: a shuffle tree in each
+  /// warp, then every thread merges the row's warp results from shared
+  /// memory in warp order, so all threads hold the same bits. Every thread
+  /// of the block must call it (it has barriers).
+  SmallVector<Value> rowReduce(SmallVector<Value> values, Merge merge) {
+    Value flat = add(mul(ty, sched.threadsX), tx);
+    Value lane = remU(flat, c(32));
+    Value warp = divU(flat, c(32));
+    Value width32 = arith::ConstantIntOp::create(b, 32, 32);
+    for (int64_t offset : {16, 8, 4, 2, 1}) {
+      Value delta = arith::ConstantIntOp::create(b, offset, 32);
+      SmallVector<Value> others;
+      for (Value v : values)
+        others.push_back(
+            gpu::ShuffleOp::create(b, v, delta, width32, gpu::ShuffleMode::DOWN)
+                .getShuffleResult());
+      values = merge(values, others);
+    }
+    int64_t count = values.size();
+    buildIf(eq(lane, c(0)), [&] {
+      for (auto [j, v] : llvm::enumerate(values))
+        memref::StoreOp::create(b, v, shared,
+                                ValueRange{add(mul(warp, c(count)), c(j))});
+    });
+    gpu::BarrierOp::create(b);
+    Value warps = divU(sched.threadsX, c(32));
+    Value first = mul(ty, warps);
+    SmallVector<Value> zeros(count, f(0.0));
+    SmallVector<Value> result =
+        buildFor(first, add(first, warps), c(1), zeros,
+                 [&](Value w, ValueRange accs) -> SmallVector<Value> {
+                   SmallVector<Value> other;
+                   for (int64_t j = 0; j < count; ++j)
+                     other.push_back(memref::LoadOp::create(
+                         b, shared, ValueRange{add(mul(w, c(count)), c(j))}));
+                   return merge(accs, other);
+                 });
+    // The buffer is reused by the next reduction of this thread's row.
+    gpu::BarrierOp::create(b);
+    return result;
+  }
+
+  SmallVector<Value> addAll(ValueRange x, ValueRange y) {
+    SmallVector<Value> sums;
+    for (auto [a, c] : llvm::zip(x, y))
+      sums.push_back(fadd(a, c));
+    return sums;
+  }
+
+  GpuSchedule sched;
+  Value shared;
+  Value tx, ty, bx, by;
+};
+
+//===----------------------------------------------------------------------===//
+// Forward
+//===----------------------------------------------------------------------===//
+
+class ForwardEmitter : public GpuKernelEmitter {
+public:
+  ForwardEmitter(ImplicitLocOpBuilder &b, const NormDescription &desc,
+                 const NormBuffers &buf, Value workspace, Value shared,
+                 ValueRange inputSizes)
+      : GpuKernelEmitter(b, desc, buf.elementType, inputSizes, shared,
+                         /*backward=*/false, /*affineGrads=*/false),
+        buf(buf), workspace(workspace) {}
+
+  void emit(GpuKernelKind kind);
+
+private:
+  /// Welford/Chan merge of (count, mean, M2) triples; for RMSNorm the
+  /// "mean" stays 0 and M2 is the sum of squares.
+  SmallVector<Value> merge(ValueRange x, ValueRange y) {
+    Value n = fadd(x[0], y[0]);
+    if (!desc.center)
+      return {n, x[1], fadd(x[2], y[2])};
+    Value zero = f(0.0, n.getType());
+    Value ratio = arith::SelectOp::create(b, fgt(n, zero), fdiv(y[0], n), zero);
+    Value delta = fsub(y[1], x[1]);
+    Value mean = fadd(x[1], fmul(delta, ratio));
+    Value m2 =
+        fadd(fadd(x[2], y[2]), fmul(fmul(delta, delta), fmul(x[0], ratio)));
+    return {n, mean, m2};
+  }
+
+  /// This thread's (count, mean, M2) of x - shift over its elements of the
+  /// chunk. The shift (the statistic's first element, the same in every
+  /// split) makes the deviations exact: f32 Welford on x itself would lose
+  /// the variance of data far from zero (mean 1e4, std 1).
+  SmallVector<Value> accumulate(const Row &r, Value shift) {
+    SmallVector<Value> zeros(3, f(0.0));
+    return forEachElement(
+        r, zeros, {buf.input}, {},
+        [&](Value offset, Value, int64_t lanes,
+            ValueRange accs) -> SmallVector<Value> {
+          Value v = loadVector(buf.input, offset, lanes);
+          Value n = f(lanes);
+          if (shift)
+            v = fsub(v, splat(shift, lanes));
+          if (!desc.center)
+            return {fadd(accs[0], n), accs[1],
+                    fadd(accs[2], reduceAdd(fmul(v, v)))};
+          Value mean = fdiv(reduceAdd(v), n);
+          Value dev = fsub(v, splat(mean, lanes));
+          return merge(accs, {n, mean, reduceAdd(fmul(dev, dev))});
+        });
+  }
+
+  Value partialIndex(const Row &r, Value split, int64_t j) {
+    return add(mul(add(mul(r.stat, sched.splits), split), c(3)), c(j));
+  }
+
+  /// y = ((x - shift) - mean) * rstd * gamma + beta (null: no term).
+  void normalize(const Row &r, Value shift, Value mean, Value rstd) {
+    if (!buf.output)
+      return;
+    forEachElement(r, {}, {buf.input, buf.output}, {buf.gamma, buf.beta},
+                   [&](Value offset, Value gammaOffset, int64_t lanes,
+                       ValueRange) -> SmallVector<Value> {
+                     Value v = loadVector(buf.input, offset, lanes);
+                     if (shift)
+                       v = fsub(v, splat(shift, lanes));
+                     if (mean)
+                       v = fsub(v, splat(mean, lanes));
+                     v = fmul(v, splat(rstd, lanes));
+                     if (buf.gamma)
+                       v = fmul(v, loadAffine(buf.gamma, gammaOffset, lanes));
+                     if (buf.beta)
+                       v = fadd(v, loadAffine(buf.beta, gammaOffset, lanes));
+                     storeVector(buf.output, offset, v);
+                     return {};
+                   });
+  }
+
+  const NormBuffers &buf;
+  Value workspace;
+};
+
+void ForwardEmitter::emit(GpuKernelKind kind) {
+  Row r = row();
+  if (desc.givenStats) {
+    SmallVector<Value> stats = buildIf(
+        r.valid, TypeRange{accType, accType},
+        [&]() -> SmallVector<Value> {
+          return {loadScalar(buf.givenMean, r.stat),
+                  rstdFromVar(loadScalar(buf.givenVar, r.stat))};
+        },
+        [&]() -> SmallVector<Value> {
+          return {f(0.0), f(0.0)};
+        });
+    normalize(r, Value(), stats[0], stats[1]);
+    return;
+  }
+
+  Value shift;
+  if (desc.center)
+    shift = buildIf(
+        r.valid, TypeRange{accType},
+        [&]() -> SmallVector<Value> { return {loadScalar(buf.input, r.base)}; },
+        [&]() -> SmallVector<Value> { return {f(0.0)}; })[0];
+  SmallVector<Value> triple;
+  if (kind == GpuKernelKind::Apply) {
+    // Merge the K partials in split order, in f64.
+    Type f64 = b.getF64Type();
+    triple = buildIf(
+        r.valid, TypeRange{accType, accType, accType},
+        [&]() -> SmallVector<Value> {
+          SmallVector<Value> zeros(3, f(0.0, f64));
+          SmallVector<Value> merged = buildFor(
+              c(0), sched.splits, c(1), zeros,
+              [&](Value k, ValueRange accs) -> SmallVector<Value> {
+                SmallVector<Value> partial;
+                for (int64_t j = 0; j < 3; ++j)
+                  partial.push_back(memref::LoadOp::create(
+                      b, workspace, ValueRange{partialIndex(r, k, j)}));
+                return merge(accs, partial);
+              });
+          for (Value &v : merged)
+            v = convert(v, accType);
+          return merged;
+        },
+        [&]() -> SmallVector<Value> { return SmallVector<Value>(3, f(0.0)); });
+  } else {
+    triple = rowReduce(accumulate(r, shift),
+                       [&](ValueRange x, ValueRange y) { return merge(x, y); });
+    if (kind == GpuKernelKind::Partials) {
+      buildIf(both(r.valid, eq(tx, c(0))), [&] {
+        for (int64_t j = 0; j < 3; ++j)
+          memref::StoreOp::create(b, convert(triple[j], b.getF64Type()),
+                                  workspace,
+                                  ValueRange{partialIndex(r, r.split, j)});
+      });
+      return;
+    }
+  }
+
+  // Population variance; rstd with eps where the description puts it.
+  Value var = fdiv(triple[2], triple[0]);
+  Value rstd = rstdFromVar(var);
+  // The mean of the shifted data; the statistic is shift + offset.
+  Value offset = desc.center ? triple[1] : Value();
+  Value mean = desc.center ? fadd(shift, offset) : Value();
+  buildIf(both(r.valid, both(eq(tx, c(0)), eq(r.split, c(0)))), [&] {
+    if (buf.savedMean && mean)
+      storeScalar(buf.savedMean, r.stat, mean);
+    if (buf.savedRstd)
+      storeScalar(buf.savedRstd, r.stat, rstd);
+    if (buf.runningMean && (buf.runningMeanOut || buf.runningVarOut)) {
+      Type f64 = b.getF64Type();
+      Value momentum = f(*desc.momentum, f64);
+      Value keep = f(1.0 - *desc.momentum, f64);
+      auto blend = [&](Value running, Value batch) {
+        return fadd(fmul(keep, loadScalar(running, r.stat, f64)),
+                    fmul(momentum, convert(batch, f64)));
+      };
+      // Unbiased variance: var * M / (M - 1).
+      Value m = toFloat(sched.reduceCount, f64);
+      Value unbiased = fdiv(fmul(convert(var, f64), m), fsub(m, f(1.0, f64)));
+      if (buf.runningMeanOut)
+        storeScalar(buf.runningMeanOut, r.stat,
+                    blend(buf.runningMean, mean ? mean : f(0.0)));
+      if (buf.runningVarOut)
+        storeScalar(buf.runningVarOut, r.stat, blend(buf.runningVar, unbiased));
+    }
+  });
+  normalize(r, shift, offset, rstd);
+}
+
+//===----------------------------------------------------------------------===//
+// Backward
+//===----------------------------------------------------------------------===//
+
+class BackwardEmitter : public GpuKernelEmitter {
+public:
+  BackwardEmitter(ImplicitLocOpBuilder &b, const NormDescription &desc,
+                  const NormBackwardBuffers &buf, Value shared,
+                  ValueRange inputSizes)
+      : GpuKernelEmitter(b, desc, buf.elementType, inputSizes, shared,
+                         /*backward=*/true,
+                         /*affineGrads=*/buf.gradGamma || buf.gradBeta),
+        buf(buf) {}
+
+  void emit(GpuKernelKind kind);
+
+private:
+  /// Mean (null for RMSNorm) and rstd of statistic `stat` (loaded only for
+  /// a valid statistic).
+  std::pair<Value, Value> loadStats(Value stat, Value valid) {
+    SmallVector<Value> stats = buildIf(
+        valid, TypeRange{accType, accType},
+        [&]() -> SmallVector<Value> { return statsAt(stat); },
+        [&]() -> SmallVector<Value> {
+          return {f(0.0), f(0.0)};
+        });
+    return {desc.center || desc.givenStats ? stats[0] : Value(), stats[1]};
+  }
+  SmallVector<Value> statsAt(Value stat) {
+    Value mean = buf.mean ? loadScalar(buf.mean, stat) : f(0.0);
+    Value rstd = buf.rstd ? loadScalar(buf.rstd, stat)
+                          : rstdFromVar(loadScalar(buf.var, stat));
+    return {mean, rstd};
+  }
+  /// g = dy * gamma and u = x - mean (x for RMSNorm) for `lanes` elements.
+  std::pair<Value, Value> gradAndDeviation(Value offset, Value gammaOffset,
+                                           int64_t lanes, Value mean) {
+    Value g = loadVector(buf.gradOutput, offset, lanes);
+    if (buf.gamma)
+      g = fmul(g, loadAffine(buf.gamma, gammaOffset, lanes));
+    Value u = loadVector(buf.input, offset, lanes);
+    if (mean)
+      u = fsub(u, splat(mean, lanes));
+    return {g, u};
+  }
+  /// Whether x-hat needs the correction c = mean(x - saved mean): the saved
+  /// f32 mean is rounded (by up to 5e-4 at 1e4), which next to a tiny
+  /// standard deviation would be a large error in x-hat.
+  bool corrected() const { return desc.center && !desc.givenStats; }
+  Value correctionIndex(Value stat) { return add(sched.affineWorkspace, stat); }
+  Value partialIndex(const Row &r, Value split, int64_t j) {
+    return add(add(sched.affineWorkspace, sched.numStats),
+               add(mul(add(mul(r.stat, sched.splits), split), c(3)), c(j)));
+  }
+  void emitRows(GpuKernelKind kind);
+  void emitAffinePartials();
+  void emitAffineFinalize();
+
+  const NormBackwardBuffers &buf;
+};
+
+void BackwardEmitter::emit(GpuKernelKind kind) {
+  switch (kind) {
+  case GpuKernelKind::AffinePartials:
+    return emitAffinePartials();
+  case GpuKernelKind::AffineFinalize:
+    return emitAffineFinalize();
+  default:
+    return emitRows(kind);
+  }
+}
+
+/// dx = rstd (g - mean(g)) - k x-hat mean(g x-hat), with k = rstd for eps
+/// inside the square root and 1/sqrt(var) for eps outside (docs/backward.md);
+/// no mean(g) term for RMSNorm; dx = rstd g for given statistics. With
+/// u = x - saved mean and c = mean(u), x-hat = (u - c) rstd, so one pass
+/// sums g, g u and u, and sum(g x-hat) = rstd (sum(g u) - c sum(g)).
+void BackwardEmitter::emitRows(GpuKernelKind kind) {
+  Row r = row();
+  auto [mean, rstd] = loadStats(r.stat, r.valid);
+  Value c1 = f(0.0), c2 = f(0.0), correction = f(0.0);
+  if (!desc.givenStats) {
+    SmallVector<Value> sums;
+    if (kind == GpuKernelKind::Apply) {
+      Type f64 = b.getF64Type();
+      sums = buildIf(
+          r.valid, TypeRange{accType, accType, accType},
+          [&]() -> SmallVector<Value> {
+            SmallVector<Value> zeros(3, f(0.0, f64));
+            SmallVector<Value> total = buildFor(
+                c(0), sched.splits, c(1), zeros,
+                [&](Value k, ValueRange accs) -> SmallVector<Value> {
+                  SmallVector<Value> partial;
+                  for (int64_t j = 0; j < 3; ++j)
+                    partial.push_back(memref::LoadOp::create(
+                        b, buf.workspace, ValueRange{partialIndex(r, k, j)}));
+                  return addAll(accs, partial);
+                });
+            for (Value &v : total)
+              v = convert(v, accType);
+            return total;
+          },
+          [&]() -> SmallVector<Value> {
+            return SmallVector<Value>(3, f(0.0));
+          });
+    } else {
+      SmallVector<Value> zeros(3, f(0.0));
+      sums = forEachElement(r, zeros, {buf.gradOutput, buf.input}, {buf.gamma},
+                            [&](Value offset, Value gammaOffset, int64_t lanes,
+                                ValueRange accs) -> SmallVector<Value> {
+                              auto [g, u] = gradAndDeviation(
+                                  offset, gammaOffset, lanes, mean);
+                              return {fadd(accs[0], reduceAdd(g)),
+                                      fadd(accs[1], reduceAdd(fmul(g, u))),
+                                      fadd(accs[2], reduceAdd(u))};
+                            });
+      sums = rowReduce(
+          sums, [&](ValueRange x, ValueRange y) { return addAll(x, y); });
+      if (kind == GpuKernelKind::Partials) {
+        buildIf(both(r.valid, eq(tx, c(0))), [&] {
+          for (int64_t j = 0; j < 3; ++j)
+            memref::StoreOp::create(b, convert(sums[j], b.getF64Type()),
+                                    buf.workspace,
+                                    ValueRange{partialIndex(r, r.split, j)});
+        });
+        return;
+      }
+    }
+    Value m = toFloat(sched.reduceCount);
+    if (desc.center) {
+      c1 = fdiv(sums[0], m);
+      correction = fdiv(sums[2], m);
+    }
+    Value sumGXHat = fmul(rstd, fsub(sums[1], fmul(correction, sums[0])));
+    Value k = rstd;
+    if (desc.epsPlacement != EpsPlacement::Inside) {
+      // sqrt(var) = 1/rstd - eps; a constant statistic has x-hat = 0.
+      Value sigma = fsub(fdiv(f(1.0), rstd), f(desc.epsilon));
+      k = arith::SelectOp::create(b, fgt(sigma, f(0.0)), fdiv(f(1.0), sigma),
+                                  f(0.0));
+    }
+    c2 = fmul(k, fdiv(sumGXHat, m));
+    // The affine kernels (launched next) use the same x-hat.
+    if (corrected() && (buf.gradGamma || buf.gradBeta))
+      buildIf(both(r.valid, both(eq(tx, c(0)), eq(r.split, c(0)))), [&] {
+        memref::StoreOp::create(b, convert(correction, b.getF64Type()),
+                                buf.workspace,
+                                ValueRange{correctionIndex(r.stat)});
+      });
+  }
+  if (!buf.gradInput)
+    return;
+  forEachElement(
+      r, {}, {buf.gradOutput, buf.input, buf.gradInput}, {buf.gamma},
+      [&](Value offset, Value gammaOffset, int64_t lanes,
+          ValueRange) -> SmallVector<Value> {
+        auto [g, u] = gradAndDeviation(offset, gammaOffset, lanes, mean);
+        Value dx = fmul(splat(rstd, lanes), fsub(g, splat(c1, lanes)));
+        if (!desc.givenStats) {
+          Value xhat =
+              fmul(fsub(u, splat(correction, lanes)), splat(rstd, lanes));
+          dx = fsub(dx, fmul(splat(c2, lanes), xhat));
+        }
+        storeVector(buf.gradInput, offset, dx);
+        return {};
+      });
+}
+
+/// One thread per gamma element `a` and chunk of the other elements:
+/// f64 sums of dy * x-hat and dy over the chunk.
+void BackwardEmitter::emitAffinePartials() {
+  Type f64 = b.getF64Type();
+  Value a = add(mul(bx, c(kGpuAffineThreads)), tx);
+  Value chunk = by;
+  Value valid = ult(a, sched.affineCount);
+  Value begin = mul(chunk, sched.affineChunkLen);
+  Value end = minU(add(begin, sched.affineChunkLen), sched.nonAffineCount);
+  end = select(valid, end, begin);
+  Offsets outer = decompose(a, affineDims);
+  SmallVector<Value> zeros(2, f(0.0, f64));
+  SmallVector<Value> sums =
+      buildFor(begin, end, c(1), zeros, [&](Value i, ValueRange accs) {
+        Offsets inner = decompose(i, nonAffineDims);
+        Value offset = add(outer.input, inner.input);
+        Value dy = loadScalar(buf.gradOutput, offset, f64);
+        SmallVector<Value> next(accs);
+        if (buf.gradGamma) {
+          Value stat = add(outer.stat, inner.stat);
+          SmallVector<Value> stats = statsAt(stat);
+          Value x = loadScalar(buf.input, offset);
+          if (desc.center || desc.givenStats)
+            x = fsub(x, stats[0]);
+          if (corrected())
+            x = fsub(x, convert(memref::LoadOp::create(
+                                    b, buf.workspace,
+                                    ValueRange{correctionIndex(stat)}),
+                                accType));
+          next[0] = fadd(accs[0], fmul(dy, convert(fmul(x, stats[1]), f64)));
+        }
+        next[1] = fadd(accs[1], dy);
+        return next;
+      });
+  buildIf(valid, [&] {
+    for (int64_t j = 0; j < 2; ++j)
+      memref::StoreOp::create(
+          b, sums[j], buf.workspace,
+          ValueRange{
+              add(mul(add(mul(chunk, c(2)), c(j)), sched.affineCount), a)});
+  });
+}
+
+void BackwardEmitter::emitAffineFinalize() {
+  Type f64 = b.getF64Type();
+  Value a = add(mul(bx, c(kGpuAffineThreads)), tx);
+  buildIf(ult(a, sched.affineCount), [&] {
+    SmallVector<Value> zeros(2, f(0.0, f64));
+    SmallVector<Value> sums = buildFor(
+        c(0), sched.affineChunks, c(1), zeros,
+        [&](Value chunk, ValueRange accs) -> SmallVector<Value> {
+          SmallVector<Value> partial;
+          for (int64_t j = 0; j < 2; ++j)
+            partial.push_back(memref::LoadOp::create(
+                b, buf.workspace,
+                ValueRange{add(
+                    mul(add(mul(chunk, c(2)), c(j)), sched.affineCount), a)}));
+          return addAll(accs, partial);
+        });
+    if (buf.gradGamma)
+      storeScalar(buf.gradGamma, a, sums[0]);
+    if (buf.gradBeta)
+      storeScalar(buf.gradBeta, a, sums[1]);
+  });
+}
+
+} // namespace
+
+GpuSchedule norm::emitGpuSchedule(ImplicitLocOpBuilder &b,
+                                  const NormDescription &desc, Type elementType,
+                                  ValueRange inputSizes, bool backward,
+                                  bool affineGrads) {
+  return GpuEmitter(b, desc, elementType, inputSizes)
+      .schedule(backward, affineGrads);
+}
+
+void norm::emitGpuForwardKernel(ImplicitLocOpBuilder &b,
+                                const NormDescription &desc,
+                                const NormBuffers &buffers, Value workspace,
+                                Value shared, ValueRange inputSizes,
+                                GpuKernelKind kind) {
+  ForwardEmitter(b, desc, buffers, workspace, shared, inputSizes).emit(kind);
+}
+
+void norm::emitGpuBackwardKernel(ImplicitLocOpBuilder &b,
+                                 const NormDescription &desc,
+                                 const NormBackwardBuffers &buffers,
+                                 Value shared, ValueRange inputSizes,
+                                 GpuKernelKind kind) {
+  BackwardEmitter(b, desc, buffers, shared, inputSizes).emit(kind);
+}
