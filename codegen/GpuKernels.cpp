@@ -221,9 +221,9 @@ GpuSchedule GpuEmitter::schedule(bool backward, bool affineGrads) {
   s.affineChunkLen = ceilDiv(nonAffineCount, s.affineChunks);
   s.affineWorkspace =
       affineGrads ? mul(c(2), mul(s.affineChunks, affineCount)) : c(0);
-  // Split partials: (count, mean, M2) forward; sums of g, g u and u
+  // Split partials: (count, mean, M2, shift) forward; sums of g, g u and u
   // backward, after one x-hat correction per statistic.
-  Value splitPartials = mul(mul(s.numStats, s.splits), c(3));
+  Value splitPartials = mul(mul(s.numStats, s.splits), c(backward ? 3 : 4));
   s.rowsWorkspace = select(ult(c(1), s.splits), splitPartials, c(0));
   if (backward)
     s.rowsWorkspace = add(s.rowsWorkspace, s.numStats);
@@ -569,8 +569,11 @@ private:
         });
   }
 
+  /// Split partials: count, mean, M2 and the shift they are relative to.
+  static constexpr int64_t kPartialFields = 4;
   Value partialIndex(const Row &r, Value split, int64_t j) {
-    return add(mul(add(mul(r.stat, sched.splits), split), c(3)), c(j));
+    return add(mul(add(mul(r.stat, sched.splits), split), c(kPartialFields)),
+               c(j));
   }
 
   /// y = ((x - shift) - mean) * rstd * gamma + beta (null: no term).
@@ -615,11 +618,21 @@ void ForwardEmitter::emit(GpuKernelKind kind) {
     return;
   }
 
+  // The shift is read from x by the blocks that read x for statistics; the
+  // apply blocks take it from the partials: with y in place of x, another
+  // block may already have overwritten the statistic's first element.
   Value shift;
   if (desc.center)
     shift = buildIf(
         r.valid, TypeRange{accType},
-        [&]() -> SmallVector<Value> { return {loadScalar(buf.input, r.base)}; },
+        [&]() -> SmallVector<Value> {
+          if (kind == GpuKernelKind::Apply)
+            return {
+                convert(memref::LoadOp::create(
+                            b, workspace, ValueRange{partialIndex(r, c(0), 3)}),
+                        accType)};
+          return {loadScalar(buf.input, r.base)};
+        },
         [&]() -> SmallVector<Value> { return {f(0.0)}; })[0];
   SmallVector<Value> triple;
   if (kind == GpuKernelKind::Apply) {
@@ -648,9 +661,10 @@ void ForwardEmitter::emit(GpuKernelKind kind) {
                        [&](ValueRange x, ValueRange y) { return merge(x, y); });
     if (kind == GpuKernelKind::Partials) {
       buildIf(both(r.valid, eq(tx, c(0))), [&] {
-        for (int64_t j = 0; j < 3; ++j)
-          memref::StoreOp::create(b, convert(triple[j], b.getF64Type()),
-                                  workspace,
+        SmallVector<Value> fields(triple);
+        fields.push_back(shift ? shift : f(0.0));
+        for (auto [j, field] : llvm::enumerate(fields))
+          memref::StoreOp::create(b, convert(field, b.getF64Type()), workspace,
                                   ValueRange{partialIndex(r, r.split, j)});
       });
       return;

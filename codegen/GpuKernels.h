@@ -63,7 +63,7 @@ struct GpuSchedule {
   Value affineChunkLen; // ceil(B / KC)
   /// Workspace sizes in f64 elements: dgamma/dbeta partials come first
   /// (2 * KC * A); then, backward, one x-hat correction per statistic (S);
-  /// then the split partials of the rows (3 * S * K).
+  /// then the split partials of the rows (4 or 3 * S * K).
   Value affineWorkspace, rowsWorkspace;
 };
 
