@@ -8,7 +8,8 @@
 // as fibers (test/gpu-emulator) executes the very same kernel bodies,
 // launched through the real runtime path (plan, parameters, workspace).
 // Only the PTX-specific inline assembly (sqrt.rn) is replaced, by
-// math.sqrt, which is also correctly rounded.
+// math.sqrt, which is also correctly rounded, and bf16 conversions are
+// expanded to the integer ops that round the same way (RNE).
 //
 // The context, `struct normc_emu_thread` (test/gpu-emulator/Emulator.h):
 //   int64 thread_id[3] @0, block_id[3] @24, block_dim[3] @48, grid_dim[3] @72,
@@ -21,7 +22,9 @@
 #include "codegen/KernelABI.h"
 #include "codegen/Passes.h"
 
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/IRMapping.h"
@@ -160,6 +163,14 @@ struct NormEmulateGpuKernelsPass
           entry.getArgument(kernel.getNumArguments()).setType(sharedType);
         Value contextArg = entry.addArgument(ptr, kernel.getLoc());
         rewriteGpuOps(func, contextArg);
+        // bf16 conversions as integer ops: the host has no bf16 instructions
+        // and the bundles do not link compiler-rt.
+        RewritePatternSet patterns(context);
+        arith::populateExpandBFloat16Patterns(patterns);
+        if (failed(applyPatternsGreedily(func, std::move(patterns)))) {
+          func.emitError("cannot expand the bf16 conversions");
+          return signalPassFailure();
+        }
       }
     }
   }

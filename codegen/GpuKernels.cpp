@@ -327,9 +327,14 @@ public:
                    type ? type : accType);
   }
   void storeScalar(Value memref, Value index, Value value) {
-    memref::StoreOp::create(
-        b, convert(value, cast<MemRefType>(memref.getType()).getElementType()),
-        memref, ValueRange{index});
+    Type stored = cast<MemRefType>(memref.getType()).getElementType();
+    // f64 sums reach 16-bit outputs through f32 (within half an ulp of the
+    // 16-bit result): sm_80 has no f64 -> bf16 conversion, and neither has
+    // the host copy of the emulator without compiler-rt.
+    if (value.getType().isF64() && stored.getIntOrFloatBitWidth() == 16)
+      value = convert(value, b.getF32Type());
+    memref::StoreOp::create(b, convert(value, stored), memref,
+                            ValueRange{index});
   }
   /// gamma/beta for the `lanes` elements at gamma offset `offset`: loaded
   /// along the inner dim when gamma indexes it, else one value broadcast.
