@@ -173,6 +173,11 @@ SmallVector<GpuKernelKind> kernelKinds(const GpuSpec &spec) {
   if (spec.backward && spec.affineGrads) {
     kinds.push_back(GpuKernelKind::AffinePartials);
     kinds.push_back(GpuKernelKind::AffineFinalize);
+    SmallVector<int64_t> staticSizes;
+    for (int64_t code : spec.xCodes)
+      staticSizes.push_back(code < 0 ? -1 : code);
+    if (getGpuFusedAffineRegisters(spec.desc, spec.elementType, staticSizes))
+      kinds.push_back(GpuKernelKind::FusedAffine);
   }
   return kinds;
 }
@@ -258,13 +263,24 @@ public:
     bad = arith::OrIOp::create(b, bad, ult(c(kMaxGridX), s.rowBlocks));
     if (spec.backward && spec.affineGrads)
       bad = arith::OrIOp::create(b, bad, ult(c(kMaxGridX), affineBlocks));
+    bool fusedAffineKernel =
+        llvm::is_contained(kinds, GpuKernelKind::FusedAffine);
+    // The fused dx + dgamma/dbeta kernel, when the schedule picks it,
+    // replaces the rows kernels and the affine partials.
+    Value general = arith::ConstantIntOp::create(b, 1, 1);
+    if (fusedAffineKernel) {
+      Value threadRowBlocks = ceilDiv(s.affineChunks, s.rowsY);
+      count = launch(s.fusedAffine, count, GpuKernelKind::FusedAffine,
+                     {threadRowBlocks, one}, {s.threadsX, s.rowsY});
+      general = arith::XOrIOp::create(b, s.fusedAffine, trueValue());
+    }
     if (rows) {
-      Value fused =
-          both(rowsWork, arith::XOrIOp::create(b, split, trueValue()));
+      Value fused = both(both(rowsWork, general),
+                         arith::XOrIOp::create(b, split, trueValue()));
       count = launch(fused, count, GpuKernelKind::Fused, {s.rowBlocks, one},
                      {s.threadsX, s.rowsY});
       if (!spec.desc.givenStats) {
-        Value splitWork = both(rowsWork, split);
+        Value splitWork = both(both(rowsWork, general), split);
         count = launch(splitWork, count, GpuKernelKind::Partials,
                        {s.rowBlocks, s.splits}, {s.threadsX, s.rowsY});
         count = launch(splitWork, count, GpuKernelKind::Apply,
@@ -274,7 +290,7 @@ public:
     if (spec.backward && spec.affineGrads) {
       Value any = ult(c(0), s.affineCount);
       Value block = c(kGpuAffineThreads);
-      count = launch(any, count, GpuKernelKind::AffinePartials,
+      count = launch(both(any, general), count, GpuKernelKind::AffinePartials,
                      {affineBlocks, s.affineChunks}, {block, one});
       count = launch(any, count, GpuKernelKind::AffineFinalize,
                      {affineBlocks, one}, {block, one});

@@ -23,6 +23,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 using namespace mlir;
@@ -40,6 +41,8 @@ StringRef norm::getGpuKernelSuffix(GpuKernelKind kind) {
     return "gpu_affine_partials";
   case GpuKernelKind::AffineFinalize:
     return "gpu_affine_finalize";
+  case GpuKernelKind::FusedAffine:
+    return "gpu_fused_affine";
   }
   llvm_unreachable("unknown GPU kernel kind");
 }
@@ -57,6 +60,57 @@ MemRefType norm::getGpuSharedType(MLIRContext *context, Type accType) {
       gpu::AddressSpaceAttr::get(context, gpu::AddressSpace::Workgroup));
 }
 
+int64_t norm::getGpuFusedAffineRegisters(const NormDescription &desc,
+                                         Type elementType,
+                                         ArrayRef<int64_t> staticSizes) {
+  if (desc.givenStats)
+    return 0;
+  CanonicalLayout layout = CanonicalLayout::get(desc, staticSizes.size());
+  // Canonical static sizes (-1: dynamic).
+  SmallVector<int64_t> expanded;
+  for (auto [dim, size] : llvm::enumerate(staticSizes)) {
+    if (layout.groupDim && *layout.groupDim == (int64_t)dim) {
+      expanded.push_back(layout.numGroups);
+      expanded.push_back(size < 0 ? -1 : size / layout.numGroups);
+      continue;
+    }
+    expanded.push_back(size);
+  }
+  SmallVector<int64_t> sizes = expanded;
+  if (!layout.inputCollapse.empty()) {
+    sizes.clear();
+    for (const ReassociationIndices &run : layout.inputCollapse) {
+      int64_t product = 1;
+      for (int64_t index : run)
+        product =
+            expanded[index] < 0 || product < 0 ? -1 : product * expanded[index];
+      sizes.push_back(product);
+    }
+  }
+  // Gamma indexes exactly the reduced dim, which is contiguous and alone.
+  int64_t rank = layout.dims.size();
+  const CanonicalLayout::Dim &inner = layout.dims.back();
+  int64_t reduced = llvm::count_if(
+      layout.dims, [](const CanonicalLayout::Dim &d) { return d.reduced; });
+  int64_t affine = llvm::count_if(
+      layout.dims, [](const CanonicalLayout::Dim &d) { return d.affine; });
+  if (!inner.reduced || !inner.affine || reduced != 1 || affine != 1)
+    return 0;
+  int64_t size = sizes[rank - 1];
+  if (size <= 0)
+    return 0;
+  // The row's threads must cover it with whole 128-bit vectors, at most 16
+  // per thread (registers); X as in GpuEmitter::schedule.
+  int64_t width = 128 / elementType.getIntOrFloatBitWidth();
+  int64_t threads = size <= 1024    ? 32
+                    : size <= 4096  ? 128
+                    : size <= 16384 ? 256
+                                    : 512;
+  if (size % (threads * width) != 0 || size / (threads * width) > 16)
+    return 0;
+  return size / (threads * width);
+}
+
 namespace {
 
 /// Index arithmetic, sizes and offsets of the canonical layout.
@@ -64,7 +118,8 @@ class GpuEmitter {
 public:
   GpuEmitter(ImplicitLocOpBuilder &b, const NormDescription &desc,
              Type elementType, ValueRange inputSizes)
-      : b(b), desc(desc), layout(CanonicalLayout::get(desc, inputSizes.size())),
+      : b(b), desc(desc), inputSizes(inputSizes),
+        layout(CanonicalLayout::get(desc, inputSizes.size())),
         elementType(elementType), accType(getAccumulationType(elementType)),
         width(128 / elementType.getIntOrFloatBitWidth()) {
     sizes = emitCanonicalSizes(b, layout, inputSizes);
@@ -117,6 +172,14 @@ public:
 
   GpuSchedule schedule(bool backward, bool affineGrads);
 
+  /// See getGpuFusedAffineRegisters; static sizes are folded constants.
+  int64_t getFusedAffineRegisters() const {
+    SmallVector<int64_t> staticSizes;
+    for (Value size : inputSizes)
+      staticSizes.push_back(getConstantIntValue(size).value_or(-1));
+    return getGpuFusedAffineRegisters(desc, elementType, staticSizes);
+  }
+
   // Index arithmetic (folded when constant).
   Value c(int64_t value) { return arith::ConstantIndexOp::create(b, value); }
   Value add(Value x, Value y) { return b.createOrFold<arith::AddIOp>(x, y); }
@@ -165,6 +228,7 @@ public:
 
   ImplicitLocOpBuilder &b;
   const NormDescription &desc;
+  SmallVector<Value> inputSizes;
   CanonicalLayout layout;
   Type elementType, accType;
   int64_t width; // elements per 128-bit access
@@ -219,6 +283,17 @@ GpuSchedule GpuEmitter::schedule(bool backward, bool affineGrads) {
   s.affineChunks =
       maxU(c(1), minU(ceilDiv(c(131072), maxU(affineCount, c(1))), maxChunks));
   s.affineChunkLen = ceilDiv(nonAffineCount, s.affineChunks);
+  // Rows with gamma along them (LayerNorm, RMSNorm) and enough of them:
+  // one kernel computes dx and accumulates dgamma/dbeta in registers over
+  // a fixed set of rows per thread row, so dy and x are read once. P rows
+  // of threads, each summing about 32 rows (at least 256 of them).
+  s.fusedAffine = b.createOrFold<arith::ConstantIntOp>(0, 1);
+  if (affineGrads && getFusedAffineRegisters() > 0) {
+    s.fusedAffine = both(ule(c(256), s.rowBlocks), ult(c(0), s.numStats));
+    Value rows = minU(s.numStats, maxU(c(256), ceilDiv(s.numStats, c(32))));
+    Value threadRows = mul(ceilDiv(rows, s.rowsY), s.rowsY);
+    s.affineChunks = select(s.fusedAffine, threadRows, s.affineChunks);
+  }
   s.affineWorkspace =
       affineGrads ? mul(c(2), mul(s.affineChunks, affineCount)) : c(0);
   // Split partials: (count, mean, M2, shift) forward; sums of g, g u and u
@@ -765,6 +840,7 @@ private:
   void emitRows(GpuKernelKind kind);
   void emitAffinePartials();
   void emitAffineFinalize();
+  void emitFusedAffine();
 
   const NormBackwardBuffers &buf;
 };
@@ -775,6 +851,8 @@ void BackwardEmitter::emit(GpuKernelKind kind) {
     return emitAffinePartials();
   case GpuKernelKind::AffineFinalize:
     return emitAffineFinalize();
+  case GpuKernelKind::FusedAffine:
+    return emitFusedAffine();
   default:
     return emitRows(kind);
   }
@@ -874,6 +952,154 @@ void BackwardEmitter::emitRows(GpuKernelKind kind) {
         storeVector(buf.gradInput, offset, dx);
         return {};
       });
+}
+
+/// dx as in emitRows, for rows whose elements map one to one to gamma:
+/// thread row `t` of P handles rows t, t + P, ... (the same number of
+/// iterations in every thread, for the barriers), keeps its R vectors of
+/// dy, x and gamma in registers for both uses, and accumulates dgamma and
+/// dbeta of its columns across its rows; the P partials are added in order
+/// by the finalize kernel. dy and x are read from memory once.
+void BackwardEmitter::emitFusedAffine() {
+  int64_t regs = getFusedAffineRegisters();
+  if (regs == 0)
+    llvm::report_fatal_error("FusedAffine kernel for an ineligible layout");
+  Type f64 = b.getF64Type();
+  Value threadRow = add(mul(bx, sched.rowsY), ty);
+  Value threadRows = sched.affineChunks;
+  Value iterations = ceilDiv(sched.numStats, threadRows);
+  Value m = toFloat(sched.reduceCount);
+  // Column (gamma) offset of this thread's j-th vector.
+  auto column = [&](int64_t j) {
+    return mul(add(tx, mul(c(j), sched.threadsX)), c(width));
+  };
+  // 128-bit accesses when every buffer is aligned (a uniform branch), else
+  // the same lanes element by element.
+  Value aligned = arith::ConstantIntOp::create(b, 1, 1);
+  for (Value buffer : {buf.gradOutput, buf.input, buf.gamma, buf.gradInput})
+    if (buffer)
+      aligned = both(
+          aligned,
+          eq(remU(memref::ExtractAlignedPointerAsIndexOp::create(b, buffer),
+                  c(16)),
+             c(0)));
+  auto load = [&](Value memref, Value offset, bool vectorized) -> Value {
+    if (vectorized)
+      return loadVector(memref, offset, width);
+    SmallVector<Value> lanes;
+    for (int64_t l = 0; l < width; ++l)
+      lanes.push_back(vector::ExtractOp::create(
+          b, loadVector(memref, add(offset, c(l)), 1), ArrayRef<int64_t>{0}));
+    return vector::FromElementsOp::create(b, VectorType::get({width}, accType),
+                                          lanes);
+  };
+  auto store = [&](Value memref, Value offset, Value value, bool vectorized) {
+    if (vectorized)
+      return storeVector(memref, offset, value);
+    for (int64_t l = 0; l < width; ++l)
+      storeScalar(memref, add(offset, c(l)),
+                  vector::ExtractOp::create(b, value, ArrayRef<int64_t>{l}));
+  };
+
+  VectorType vec = VectorType::get({width}, accType);
+  Value zeroVec = splat(f(0.0), width);
+  SmallVector<Value> gammaRegs;
+  auto body = [&](bool vectorized) -> SmallVector<Value> {
+    SmallVector<Value> gamma;
+    for (int64_t j = 0; j < regs; ++j)
+      gamma.push_back(buf.gamma ? load(buf.gamma, column(j), vectorized)
+                                : Value());
+    SmallVector<Value> inits(2 * regs, zeroVec);
+    return buildFor(
+        c(0), iterations, c(1), inits,
+        [&](Value k, ValueRange accs) -> SmallVector<Value> {
+          Value stat = add(threadRow, mul(k, threadRows));
+          Value valid = ult(stat, sched.numStats);
+          auto [mean, rstd] = loadStats(stat, valid);
+          Value base = mul(stat, innerCount);
+          SmallVector<Type> types(2 * regs, vec);
+          // This thread's dy and x, zero past the last row.
+          SmallVector<Value> data = buildIf(
+              valid, types,
+              [&]() -> SmallVector<Value> {
+                SmallVector<Value> v;
+                for (int64_t j = 0; j < regs; ++j)
+                  v.push_back(
+                      load(buf.gradOutput, add(base, column(j)), vectorized));
+                for (int64_t j = 0; j < regs; ++j)
+                  v.push_back(
+                      load(buf.input, add(base, column(j)), vectorized));
+                return v;
+              },
+              [&]() -> SmallVector<Value> {
+                return SmallVector<Value>(2 * regs, zeroVec);
+              });
+          SmallVector<Value> g, u;
+          Value sums[3] = {f(0.0), f(0.0), f(0.0)};
+          for (int64_t j = 0; j < regs; ++j) {
+            Value dy = data[j];
+            g.push_back(buf.gamma ? fmul(dy, gamma[j]) : dy);
+            Value x = data[regs + j];
+            u.push_back(mean ? fsub(x, splat(mean, width)) : x);
+            sums[0] = fadd(sums[0], reduceAdd(g[j]));
+            sums[1] = fadd(sums[1], reduceAdd(fmul(g[j], u[j])));
+            sums[2] = fadd(sums[2], reduceAdd(u[j]));
+          }
+          SmallVector<Value> total = rowReduce(
+              {sums[0], sums[1], sums[2]},
+              [&](ValueRange x, ValueRange y) { return addAll(x, y); });
+          Value c1 = f(0.0), correction = f(0.0);
+          if (desc.center) {
+            c1 = fdiv(total[0], m);
+            correction = fdiv(total[2], m);
+          }
+          Value sumGXHat =
+              fmul(rstd, fsub(total[1], fmul(correction, total[0])));
+          Value kFactor = rstd;
+          if (desc.epsPlacement != EpsPlacement::Inside) {
+            Value sigma = fsub(fdiv(f(1.0), rstd), f(desc.epsilon));
+            kFactor = arith::SelectOp::create(b, fgt(sigma, f(0.0)),
+                                              fdiv(f(1.0), sigma), f(0.0));
+          }
+          Value c2 = fmul(kFactor, fdiv(sumGXHat, m));
+          SmallVector<Value> xhat;
+          for (int64_t j = 0; j < regs; ++j)
+            xhat.push_back(
+                fmul(fsub(u[j], splat(correction, width)), splat(rstd, width)));
+          if (buf.gradInput)
+            buildIf(valid, [&] {
+              for (int64_t j = 0; j < regs; ++j) {
+                Value dx =
+                    fsub(fmul(splat(rstd, width), fsub(g[j], splat(c1, width))),
+                         fmul(splat(c2, width), xhat[j]));
+                store(buf.gradInput, add(base, column(j)), dx, vectorized);
+              }
+            });
+          // Rows past the end loaded zeros: they add nothing.
+          SmallVector<Value> next;
+          for (int64_t j = 0; j < regs; ++j)
+            next.push_back(fadd(accs[j], fmul(data[j], xhat[j])));
+          for (int64_t j = 0; j < regs; ++j)
+            next.push_back(fadd(accs[regs + j], data[j]));
+          return next;
+        });
+  };
+  SmallVector<Type> accTypes(2 * regs, vec);
+  SmallVector<Value> accs = buildIf(
+      aligned, accTypes, [&]() { return body(true); },
+      [&]() { return body(false); });
+  // Partials of this thread row, [row][dgamma | dbeta][column], in f64.
+  Value affine = sched.affineCount;
+  for (int64_t j = 0; j < regs; ++j)
+    for (int64_t l = 0; l < width; ++l)
+      for (int64_t kind = 0; kind < 2; ++kind) {
+        Value lane = vector::ExtractOp::create(b, accs[kind * regs + j],
+                                               ArrayRef<int64_t>{l});
+        Value index = add(mul(add(mul(threadRow, c(2)), c(kind)), affine),
+                          add(column(j), c(l)));
+        memref::StoreOp::create(b, convert(lane, f64), buf.workspace,
+                                ValueRange{index});
+      }
 }
 
 /// One thread per gamma element `a` and chunk of the other elements:

@@ -38,6 +38,10 @@ enum class GpuKernelKind {
   AffinePartials,
   /// ... added in chunk order into dgamma/dbeta.
   AffineFinalize,
+  /// Backward of rows with gamma along them (LayerNorm, RMSNorm): dx, and
+  /// dgamma/dbeta partials accumulated in registers over several rows
+  /// (then AffineFinalize); reads dy and x once.
+  FusedAffine,
 };
 
 /// Suffix of the PTX entry name of `kind` ("gpu_fused", ...).
@@ -61,6 +65,8 @@ struct GpuSchedule {
   Value nonAffineCount; // B: elements per gamma element
   Value affineChunks;   // KC
   Value affineChunkLen; // ceil(B / KC)
+  Value fusedAffine;    // i1: the FusedAffine kernel replaces the rows and
+                        // affine-partials kernels (then KC = its thread rows)
   /// Workspace sizes in f64 elements: dgamma/dbeta partials come first
   /// (2 * KC * A); then, backward, one x-hat correction per statistic (S);
   /// then the split partials of the rows (4 or 3 * S * K).
@@ -86,6 +92,15 @@ void emitGpuForwardKernel(ImplicitLocOpBuilder &b, const NormDescription &desc,
 void emitGpuBackwardKernel(ImplicitLocOpBuilder &b, const NormDescription &desc,
                            const NormBackwardBuffers &buffers, Value shared,
                            ValueRange inputSizes, GpuKernelKind kind);
+
+/// Vectors (128-bit) per thread of the FusedAffine kernel, or 0 when it does
+/// not apply: gamma must index exactly the reduced dim, which must be
+/// contiguous, alone and of a static size that the row's threads cover with
+/// whole vectors (at most 16 per thread). `staticSizes`: the input's sizes,
+/// -1 for dynamic ones.
+int64_t getGpuFusedAffineRegisters(const NormDescription &desc,
+                                   Type elementType,
+                                   ArrayRef<int64_t> staticSizes);
 
 /// Workgroup memory of every kernel: three values per warp.
 MemRefType getGpuSharedType(MLIRContext *context, Type accType);
