@@ -41,7 +41,7 @@ namespace {
 constexpr int64_t kThreadId = 0, kBlockId = 24, kBlockDim = 48, kGridDim = 72,
                   kShared = 96, kBarrier = 104, kShuffleF32 = 112,
                   kShuffleF64 = 120;
-constexpr int64_t kSharedElements = 96;
+constexpr int64_t kSharedElements = 128;
 
 Value fieldAddress(OpBuilder &b, Location loc, Value context, int64_t offset) {
   auto ptr = LLVM::LLVMPointerType::get(b.getContext());

@@ -160,9 +160,9 @@ FailureOr<GpuSpec> analyze(func::FuncOp func) {
 /// The GPU functions of `spec`, in plan function-index order.
 SmallVector<GpuKernelKind> kernelKinds(const GpuSpec &spec) {
   SmallVector<GpuKernelKind> kinds;
-  // Backward dgamma/dbeta use the x-hat correction the rows kernels compute.
+  // Backward dgamma/dbeta use the statistics the rows kernels recompute.
   bool rows = !spec.backward || spec.hasGradInput ||
-              (spec.affineGrads && spec.desc.center && !spec.desc.givenStats);
+              (spec.affineGrads && !spec.desc.givenStats);
   if (rows) {
     kinds.push_back(GpuKernelKind::Fused);
     if (!spec.desc.givenStats) {
@@ -193,10 +193,9 @@ void emitGpuFunction(OpBuilder &moduleBuilder, Location loc,
   SmallVector<Type> params(spec.memrefTypes);
   params.push_back(MemRefType::get({ShapedType::kDynamic}, b.getF64Type()));
   params.append(spec.numDims, b.getI64Type());
-  Type accType = getStatisticsElementType(spec.elementType);
   auto func = gpu::GPUFuncOp::create(
       b, functionName(spec, kind), b.getFunctionType(params, {}),
-      TypeRange{getGpuSharedType(context, accType)}, TypeRange{});
+      TypeRange{getGpuSharedType(context)}, TypeRange{});
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
   OpBuilder::InsertionGuard guard(b);
   Block &entry = func.getBody().front();

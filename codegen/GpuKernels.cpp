@@ -53,10 +53,10 @@ static Type getAccumulationType(Type elementType) {
   return Float32Type::get(elementType.getContext());
 }
 
-MemRefType norm::getGpuSharedType(MLIRContext *context, Type accType) {
-  // 32 warps (1024 threads) x up to three values each.
+MemRefType norm::getGpuSharedType(MLIRContext *context) {
+  // 32 warps (1024 threads) x up to four f64 values each.
   return MemRefType::get(
-      {32 * 3}, accType, AffineMap(),
+      {32 * 4}, Float64Type::get(context), AffineMap(),
       gpu::AddressSpaceAttr::get(context, gpu::AddressSpace::Workgroup));
 }
 
@@ -296,12 +296,12 @@ GpuSchedule GpuEmitter::schedule(bool backward, bool affineGrads) {
   }
   s.affineWorkspace =
       affineGrads ? mul(c(2), mul(s.affineChunks, affineCount)) : c(0);
-  // Split partials: (count, mean, M2, shift) forward; sums of g, g u and u
-  // backward, after one x-hat correction per statistic.
-  Value splitPartials = mul(mul(s.numStats, s.splits), c(backward ? 3 : 4));
+  // Split partials: (count, mean, M2, shift) forward; sums of g, g u, u and
+  // u^2 backward, after the recomputed statistics (c, rstd) of each one.
+  Value splitPartials = mul(mul(s.numStats, s.splits), c(4));
   s.rowsWorkspace = select(ult(c(1), s.splits), splitPartials, c(0));
   if (backward)
-    s.rowsWorkspace = add(s.rowsWorkspace, s.numStats);
+    s.rowsWorkspace = add(s.rowsWorkspace, mul(s.numStats, c(2)));
   return s;
 }
 
@@ -560,24 +560,29 @@ public:
       values = merge(values, others);
     }
     int64_t count = values.size();
+    assert(count <= 4 && "shared memory holds four values per warp");
     buildIf(eq(lane, c(0)), [&] {
       for (auto [j, v] : llvm::enumerate(values))
-        memref::StoreOp::create(b, v, shared,
+        memref::StoreOp::create(b, convert(v, b.getF64Type()), shared,
                                 ValueRange{add(mul(warp, c(count)), c(j))});
     });
     gpu::BarrierOp::create(b);
     Value warps = divU(sched.threadsX, c(32));
     Value first = mul(ty, warps);
-    SmallVector<Value> zeros(count, f(0.0));
-    SmallVector<Value> result =
-        buildFor(first, add(first, warps), c(1), zeros,
-                 [&](Value w, ValueRange accs) -> SmallVector<Value> {
-                   SmallVector<Value> other;
-                   for (int64_t j = 0; j < count; ++j)
-                     other.push_back(memref::LoadOp::create(
-                         b, shared, ValueRange{add(mul(w, c(count)), c(j))}));
-                   return merge(accs, other);
-                 });
+    SmallVector<Value> zeros;
+    for (Value v : values)
+      zeros.push_back(f(0.0, v.getType()));
+    SmallVector<Value> result = buildFor(
+        first, add(first, warps), c(1), zeros,
+        [&](Value w, ValueRange accs) -> SmallVector<Value> {
+          SmallVector<Value> other;
+          for (int64_t j = 0; j < count; ++j)
+            other.push_back(
+                convert(memref::LoadOp::create(
+                            b, shared, ValueRange{add(mul(w, c(count)), c(j))}),
+                        accs[j].getType()));
+          return merge(accs, other);
+        });
     // The buffer is reused by the next reduction of this thread's row.
     gpu::BarrierOp::create(b);
     return result;
@@ -627,17 +632,19 @@ private:
   }
 
   /// This thread's (count, mean, M2) of x - shift over its elements of the
-  /// chunk. The shift (the statistic's first element, the same in every
-  /// split) makes the deviations exact: f32 Welford on x itself would lose
-  /// the variance of data far from zero (mean 1e4, std 1).
+  /// chunk, in f64: it holds the squares of any f32/f16/bf16 deviation and
+  /// keeps the mean of near-max data that cancels (f32 Welford lost 1e-4
+  /// relative there). The shift (the statistic's first element, the same
+  /// in every split) keeps the deviations small for data far from zero.
   SmallVector<Value> accumulate(const Row &r, Value shift) {
-    SmallVector<Value> zeros(3, f(0.0));
+    Type f64 = b.getF64Type();
+    SmallVector<Value> zeros(3, f(0.0, f64));
     return forEachElement(
         r, zeros, {buf.input}, {},
         [&](Value offset, Value, int64_t lanes,
             ValueRange accs) -> SmallVector<Value> {
-          Value v = loadVector(buf.input, offset, lanes);
-          Value n = f(lanes);
+          Value v = convert(loadVector(buf.input, offset, lanes), f64);
+          Value n = f(lanes, f64);
           if (shift)
             v = fsub(v, splat(shift, lanes));
           if (!desc.center)
@@ -649,21 +656,25 @@ private:
         });
   }
 
-  /// Split partials: count, mean, M2 and the shift they are relative to.
+  /// Split partials: count, mean, M2 and the shift they are relative to (f64).
   static constexpr int64_t kPartialFields = 4;
   Value partialIndex(const Row &r, Value split, int64_t j) {
     return add(mul(add(mul(r.stat, sched.splits), split), c(kPartialFields)),
                c(j));
   }
 
-  /// y = ((x - shift) - mean) * rstd * gamma + beta (null: no term).
-  void normalize(const Row &r, Value shift, Value mean, Value rstd) {
+  /// y = ((x s - shift) - mean) * rstd * gamma + beta, with shift, mean and
+  /// rstd already scaled by s (null: no term).
+  void normalize(const Row &r, Value scale, Value shift, Value mean,
+                 Value rstd) {
     if (!buf.output)
       return;
     forEachElement(r, {}, {buf.input, buf.output}, {buf.gamma, buf.beta},
                    [&](Value offset, Value gammaOffset, int64_t lanes,
                        ValueRange) -> SmallVector<Value> {
                      Value v = loadVector(buf.input, offset, lanes);
+                     if (scale)
+                       v = fmul(v, splat(scale, lanes));
                      if (shift)
                        v = fsub(v, splat(shift, lanes));
                      if (mean)
@@ -689,37 +700,37 @@ void ForwardEmitter::emit(GpuKernelKind kind) {
         r.valid, TypeRange{accType, accType},
         [&]() -> SmallVector<Value> {
           return {loadScalar(buf.givenMean, r.stat),
-                  rstdFromVar(loadScalar(buf.givenVar, r.stat))};
+                  convert(rstdFromVar(
+                              loadScalar(buf.givenVar, r.stat, b.getF64Type())),
+                          accType)};
         },
         [&]() -> SmallVector<Value> {
           return {f(0.0), f(0.0)};
         });
-    normalize(r, Value(), stats[0], stats[1]);
+    normalize(r, Value(), Value(), stats[0], stats[1]);
     return;
   }
 
   // The shift is read from x by the blocks that read x for statistics; the
   // apply blocks take it from the partials: with y in place of x, another
   // block may already have overwritten the statistic's first element.
+  Type f64 = b.getF64Type();
   Value shift;
   if (desc.center)
     shift = buildIf(
-        r.valid, TypeRange{accType},
+        r.valid, TypeRange{f64},
         [&]() -> SmallVector<Value> {
           if (kind == GpuKernelKind::Apply)
-            return {
-                convert(memref::LoadOp::create(
-                            b, workspace, ValueRange{partialIndex(r, c(0), 3)}),
-                        accType)};
-          return {loadScalar(buf.input, r.base)};
+            return {memref::LoadOp::create(
+                b, workspace, ValueRange{partialIndex(r, c(0), 3)})};
+          return {loadScalar(buf.input, r.base, f64)};
         },
-        [&]() -> SmallVector<Value> { return {f(0.0)}; })[0];
+        [&]() -> SmallVector<Value> { return {f(0.0, f64)}; })[0];
   SmallVector<Value> triple;
   if (kind == GpuKernelKind::Apply) {
-    // Merge the K partials in split order, in f64.
-    Type f64 = b.getF64Type();
+    // Merge the K partials in split order.
     triple = buildIf(
-        r.valid, TypeRange{accType, accType, accType},
+        r.valid, TypeRange{f64, f64, f64},
         [&]() -> SmallVector<Value> {
           SmallVector<Value> zeros(3, f(0.0, f64));
           SmallVector<Value> merged = buildFor(
@@ -731,20 +742,20 @@ void ForwardEmitter::emit(GpuKernelKind kind) {
                       b, workspace, ValueRange{partialIndex(r, k, j)}));
                 return merge(accs, partial);
               });
-          for (Value &v : merged)
-            v = convert(v, accType);
           return merged;
         },
-        [&]() -> SmallVector<Value> { return SmallVector<Value>(3, f(0.0)); });
+        [&]() -> SmallVector<Value> {
+          return SmallVector<Value>(3, f(0.0, f64));
+        });
   } else {
     triple = rowReduce(accumulate(r, shift),
                        [&](ValueRange x, ValueRange y) { return merge(x, y); });
     if (kind == GpuKernelKind::Partials) {
       buildIf(both(r.valid, eq(tx, c(0))), [&] {
         SmallVector<Value> fields(triple);
-        fields.push_back(shift ? shift : f(0.0));
+        fields.push_back(shift ? shift : f(0.0, f64));
         for (auto [j, field] : llvm::enumerate(fields))
-          memref::StoreOp::create(b, convert(field, b.getF64Type()), workspace,
+          memref::StoreOp::create(b, field, workspace,
                                   ValueRange{partialIndex(r, r.split, j)});
       });
       return;
@@ -763,7 +774,6 @@ void ForwardEmitter::emit(GpuKernelKind kind) {
     if (buf.savedRstd)
       storeScalar(buf.savedRstd, r.stat, rstd);
     if (buf.runningMean && (buf.runningMeanOut || buf.runningVarOut)) {
-      Type f64 = b.getF64Type();
       Value momentum = f(*desc.momentum, f64);
       Value keep = f(1.0 - *desc.momentum, f64);
       auto blend = [&](Value running, Value batch) {
@@ -775,12 +785,34 @@ void ForwardEmitter::emit(GpuKernelKind kind) {
       Value unbiased = fdiv(fmul(convert(var, f64), m), fsub(m, f(1.0, f64)));
       if (buf.runningMeanOut)
         storeScalar(buf.runningMeanOut, r.stat,
-                    blend(buf.runningMean, mean ? mean : f(0.0)));
+                    blend(buf.runningMean, mean ? mean : f(0.0, f64)));
       if (buf.runningVarOut)
         storeScalar(buf.runningVarOut, r.stat, blend(buf.runningVar, unbiased));
     }
   });
-  normalize(r, shift, offset, rstd);
+  // y in the data's accumulation type, on x scaled by s = 2^-100 when the
+  // shift or the spread is huge: x - shift could overflow f32 (+-3e38).
+  // Scales are powers of two, so exact.
+  Value scale = f(1.0, f64);
+  if (!accType.isF64()) {
+    Value big = f(std::ldexp(1.0, 100), f64);
+    Value x0 = shift ? shift : f(0.0, f64);
+    Value huge = arith::OrIOp::create(
+        b,
+        arith::OrIOp::create(
+            b, arith::CmpFOp::create(b, arith::CmpFPredicate::OGE, x0, big),
+            arith::CmpFOp::create(b, arith::CmpFPredicate::OLE, x0,
+                                  f(-std::ldexp(1.0, 100), f64))),
+        arith::CmpFOp::create(b, arith::CmpFPredicate::OGE, var,
+                              f(std::ldexp(1.0, 200), f64)));
+    scale =
+        arith::SelectOp::create(b, huge, f(std::ldexp(1.0, -100), f64), scale);
+  }
+  auto scaled = [&](Value v) {
+    return v ? convert(fmul(v, scale), accType) : Value();
+  };
+  normalize(r, accType.isF64() ? Value() : convert(scale, accType),
+            scaled(shift), scaled(offset), convert(fdiv(rstd, scale), accType));
 }
 
 //===----------------------------------------------------------------------===//
@@ -800,42 +832,75 @@ public:
   void emit(GpuKernelKind kind);
 
 private:
-  /// Mean (null for RMSNorm) and rstd of statistic `stat` (loaded only for
-  /// a valid statistic).
+  /// Saved mean (null for RMSNorm) and rstd of statistic `stat` in f64
+  /// (loaded only for a valid statistic).
   std::pair<Value, Value> loadStats(Value stat, Value valid) {
+    Type f64 = b.getF64Type();
     SmallVector<Value> stats = buildIf(
-        valid, TypeRange{accType, accType},
+        valid, TypeRange{f64, f64},
         [&]() -> SmallVector<Value> { return statsAt(stat); },
         [&]() -> SmallVector<Value> {
-          return {f(0.0), f(0.0)};
+          return {f(0.0, f64), f(0.0, f64)};
         });
     return {desc.center || desc.givenStats ? stats[0] : Value(), stats[1]};
   }
   SmallVector<Value> statsAt(Value stat) {
-    Value mean = buf.mean ? loadScalar(buf.mean, stat) : f(0.0);
-    Value rstd = buf.rstd ? loadScalar(buf.rstd, stat)
-                          : rstdFromVar(loadScalar(buf.var, stat));
+    Type f64 = b.getF64Type();
+    Value mean = buf.mean ? loadScalar(buf.mean, stat, f64) : f(0.0, f64);
+    Value rstd = buf.rstd ? loadScalar(buf.rstd, stat, f64)
+                          : rstdFromVar(loadScalar(buf.var, stat, f64));
     return {mean, rstd};
   }
-  /// g = dy * gamma and u = x - mean (x for RMSNorm) for `lanes` elements.
+  /// g = dy * gamma and u = x - mean (x for RMSNorm) for `lanes` elements,
+  /// in f64 (x - mean of near-max f32 data overflows f32).
   std::pair<Value, Value> gradAndDeviation(Value offset, Value gammaOffset,
                                            int64_t lanes, Value mean) {
-    Value g = loadVector(buf.gradOutput, offset, lanes);
+    Type f64 = b.getF64Type();
+    Value g = convert(loadVector(buf.gradOutput, offset, lanes), f64);
     if (buf.gamma)
-      g = fmul(g, loadAffine(buf.gamma, gammaOffset, lanes));
-    Value u = loadVector(buf.input, offset, lanes);
+      g = fmul(g, convert(loadAffine(buf.gamma, gammaOffset, lanes), f64));
+    Value u = convert(loadVector(buf.input, offset, lanes), f64);
     if (mean)
       u = fsub(u, splat(mean, lanes));
     return {g, u};
   }
-  /// Whether x-hat needs the correction c = mean(x - saved mean): the saved
-  /// f32 mean is rounded (by up to 5e-4 at 1e4), which next to a tiny
-  /// standard deviation would be a large error in x-hat.
-  bool corrected() const { return desc.center && !desc.givenStats; }
-  Value correctionIndex(Value stat) { return add(sched.affineWorkspace, stat); }
+  /// Computed statistics are recomputed exactly from the data (the saved
+  /// ones are rounded to f32: a rounded mean next to a tiny deviation, or
+  /// sqrt(var) recovered as 1/rstd - eps, would be large errors): with
+  /// u = x - saved mean, c = mean(u), var = mean(u^2) - c^2, and x-hat =
+  /// (u - c) rstd(var). The affine kernels read (c, rstd) from here.
+  bool recomputed() const { return !desc.givenStats; }
+  Value statIndex(Value stat, int64_t j) {
+    return add(sched.affineWorkspace, add(mul(stat, c(2)), c(j)));
+  }
+  static constexpr int64_t kPartialFields = 4;
   Value partialIndex(const Row &r, Value split, int64_t j) {
-    return add(add(sched.affineWorkspace, sched.numStats),
-               add(mul(add(mul(r.stat, sched.splits), split), c(3)), c(j)));
+    return add(
+        add(sched.affineWorkspace, mul(sched.numStats, c(2))),
+        add(mul(add(mul(r.stat, sched.splits), split), c(kPartialFields)),
+            c(j)));
+  }
+  /// The coefficients of dx from the four sums (g, g u, u, u^2) over a
+  /// statistic: {rstd, c, c1 = mean(g), c2 = k mean(g x-hat)}.
+  SmallVector<Value> coefficients(ArrayRef<Value> sums) {
+    Type f64 = b.getF64Type();
+    Value m = toFloat(sched.reduceCount, f64);
+    Value zero = f(0.0, f64);
+    Value c0 = desc.center ? fdiv(sums[2], m) : zero;
+    Value var = fsub(fdiv(sums[3], m), fmul(c0, c0));
+    var = arith::SelectOp::create(b, fgt(var, zero), var, zero);
+    Value rstd = rstdFromVar(var);
+    Value c1 = desc.center ? fdiv(sums[0], m) : zero;
+    Value sumGXHat = fmul(rstd, fsub(sums[1], fmul(c0, sums[0])));
+    // d rstd / d var: k = rstd (eps inside) or 1/sqrt(var) (eps outside;
+    // a constant statistic has x-hat = 0).
+    Value k = rstd;
+    if (desc.epsPlacement != EpsPlacement::Inside) {
+      Value sigma = sqrt(var);
+      k = arith::SelectOp::create(b, fgt(sigma, zero), fdiv(f(1.0, f64), sigma),
+                                  zero);
+    }
+    return {rstd, c0, c1, fmul(k, fdiv(sumGXHat, m))};
   }
   void emitRows(GpuKernelKind kind);
   void emitAffinePartials();
@@ -860,39 +925,35 @@ void BackwardEmitter::emit(GpuKernelKind kind) {
 
 /// dx = rstd (g - mean(g)) - k x-hat mean(g x-hat), with k = rstd for eps
 /// inside the square root and 1/sqrt(var) for eps outside (docs/backward.md);
-/// no mean(g) term for RMSNorm; dx = rstd g for given statistics. With
-/// u = x - saved mean and c = mean(u), x-hat = (u - c) rstd, so one pass
-/// sums g, g u and u, and sum(g x-hat) = rstd (sum(g u) - c sum(g)).
+/// no mean(g) term for RMSNorm; dx = rstd g for given statistics. One pass
+/// sums g, g u, u and u^2 in f64 (see recomputed()); sum(g x-hat) =
+/// rstd (sum(g u) - c sum(g)).
 void BackwardEmitter::emitRows(GpuKernelKind kind) {
+  Type f64 = b.getF64Type();
   Row r = row();
-  auto [mean, rstd] = loadStats(r.stat, r.valid);
-  Value c1 = f(0.0), c2 = f(0.0), correction = f(0.0);
-  if (!desc.givenStats) {
+  auto [mean, savedRstd] = loadStats(r.stat, r.valid);
+  Value zero = f(0.0, f64);
+  Value rstd = savedRstd, correction = zero, c1 = zero, c2 = zero;
+  if (recomputed()) {
     SmallVector<Value> sums;
     if (kind == GpuKernelKind::Apply) {
-      Type f64 = b.getF64Type();
       sums = buildIf(
-          r.valid, TypeRange{accType, accType, accType},
+          r.valid, TypeRange{f64, f64, f64, f64},
           [&]() -> SmallVector<Value> {
-            SmallVector<Value> zeros(3, f(0.0, f64));
-            SmallVector<Value> total = buildFor(
+            SmallVector<Value> zeros(4, zero);
+            return buildFor(
                 c(0), sched.splits, c(1), zeros,
                 [&](Value k, ValueRange accs) -> SmallVector<Value> {
                   SmallVector<Value> partial;
-                  for (int64_t j = 0; j < 3; ++j)
+                  for (int64_t j = 0; j < 4; ++j)
                     partial.push_back(memref::LoadOp::create(
                         b, buf.workspace, ValueRange{partialIndex(r, k, j)}));
                   return addAll(accs, partial);
                 });
-            for (Value &v : total)
-              v = convert(v, accType);
-            return total;
           },
-          [&]() -> SmallVector<Value> {
-            return SmallVector<Value>(3, f(0.0));
-          });
+          [&]() -> SmallVector<Value> { return SmallVector<Value>(4, zero); });
     } else {
-      SmallVector<Value> zeros(3, f(0.0));
+      SmallVector<Value> zeros(4, zero);
       sums = forEachElement(r, zeros, {buf.gradOutput, buf.input}, {buf.gamma},
                             [&](Value offset, Value gammaOffset, int64_t lanes,
                                 ValueRange accs) -> SmallVector<Value> {
@@ -900,40 +961,32 @@ void BackwardEmitter::emitRows(GpuKernelKind kind) {
                                   offset, gammaOffset, lanes, mean);
                               return {fadd(accs[0], reduceAdd(g)),
                                       fadd(accs[1], reduceAdd(fmul(g, u))),
-                                      fadd(accs[2], reduceAdd(u))};
+                                      fadd(accs[2], reduceAdd(u)),
+                                      fadd(accs[3], reduceAdd(fmul(u, u)))};
                             });
       sums = rowReduce(
           sums, [&](ValueRange x, ValueRange y) { return addAll(x, y); });
       if (kind == GpuKernelKind::Partials) {
         buildIf(both(r.valid, eq(tx, c(0))), [&] {
-          for (int64_t j = 0; j < 3; ++j)
-            memref::StoreOp::create(b, convert(sums[j], b.getF64Type()),
-                                    buf.workspace,
+          for (int64_t j = 0; j < 4; ++j)
+            memref::StoreOp::create(b, sums[j], buf.workspace,
                                     ValueRange{partialIndex(r, r.split, j)});
         });
         return;
       }
     }
-    Value m = toFloat(sched.reduceCount);
-    if (desc.center) {
-      c1 = fdiv(sums[0], m);
-      correction = fdiv(sums[2], m);
-    }
-    Value sumGXHat = fmul(rstd, fsub(sums[1], fmul(correction, sums[0])));
-    Value k = rstd;
-    if (desc.epsPlacement != EpsPlacement::Inside) {
-      // sqrt(var) = 1/rstd - eps; a constant statistic has x-hat = 0.
-      Value sigma = fsub(fdiv(f(1.0), rstd), f(desc.epsilon));
-      k = arith::SelectOp::create(b, fgt(sigma, f(0.0)), fdiv(f(1.0), sigma),
-                                  f(0.0));
-    }
-    c2 = fmul(k, fdiv(sumGXHat, m));
+    SmallVector<Value> coef = coefficients(sums);
+    rstd = coef[0];
+    correction = coef[1];
+    c1 = coef[2];
+    c2 = coef[3];
     // The affine kernels (launched next) use the same x-hat.
-    if (corrected() && (buf.gradGamma || buf.gradBeta))
+    if (buf.gradGamma || buf.gradBeta)
       buildIf(both(r.valid, both(eq(tx, c(0)), eq(r.split, c(0)))), [&] {
-        memref::StoreOp::create(b, convert(correction, b.getF64Type()),
-                                buf.workspace,
-                                ValueRange{correctionIndex(r.stat)});
+        memref::StoreOp::create(b, correction, buf.workspace,
+                                ValueRange{statIndex(r.stat, 0)});
+        memref::StoreOp::create(b, rstd, buf.workspace,
+                                ValueRange{statIndex(r.stat, 1)});
       });
   }
   if (!buf.gradInput)
@@ -944,12 +997,12 @@ void BackwardEmitter::emitRows(GpuKernelKind kind) {
           ValueRange) -> SmallVector<Value> {
         auto [g, u] = gradAndDeviation(offset, gammaOffset, lanes, mean);
         Value dx = fmul(splat(rstd, lanes), fsub(g, splat(c1, lanes)));
-        if (!desc.givenStats) {
+        if (recomputed()) {
           Value xhat =
               fmul(fsub(u, splat(correction, lanes)), splat(rstd, lanes));
           dx = fsub(dx, fmul(splat(c2, lanes), xhat));
         }
-        storeVector(buf.gradInput, offset, dx);
+        storeVector(buf.gradInput, offset, convert(dx, accType));
         return {};
       });
 }
@@ -1015,7 +1068,7 @@ void BackwardEmitter::emitFusedAffine() {
         [&](Value k, ValueRange accs) -> SmallVector<Value> {
           Value stat = add(threadRow, mul(k, threadRows));
           Value valid = ult(stat, sched.numStats);
-          auto [mean, rstd] = loadStats(stat, valid);
+          Value mean = loadStats(stat, valid).first;
           Value base = mul(stat, innerCount);
           SmallVector<Type> types(2 * regs, vec);
           // This thread's dy and x, zero past the last row.
@@ -1034,51 +1087,42 @@ void BackwardEmitter::emitFusedAffine() {
               [&]() -> SmallVector<Value> {
                 return SmallVector<Value>(2 * regs, zeroVec);
               });
-          SmallVector<Value> g, u;
-          Value sums[3] = {f(0.0), f(0.0), f(0.0)};
+          // The sums and x-hat in f64, as in emitRows.
+          SmallVector<Value> g, u, xhat;
+          Value zero = f(0.0, f64);
+          SmallVector<Value> sums(4, zero);
           for (int64_t j = 0; j < regs; ++j) {
-            Value dy = data[j];
-            g.push_back(buf.gamma ? fmul(dy, gamma[j]) : dy);
-            Value x = data[regs + j];
+            Value dy = convert(data[j], f64);
+            g.push_back(buf.gamma ? fmul(dy, convert(gamma[j], f64)) : dy);
+            Value x = convert(data[regs + j], f64);
             u.push_back(mean ? fsub(x, splat(mean, width)) : x);
             sums[0] = fadd(sums[0], reduceAdd(g[j]));
             sums[1] = fadd(sums[1], reduceAdd(fmul(g[j], u[j])));
             sums[2] = fadd(sums[2], reduceAdd(u[j]));
+            sums[3] = fadd(sums[3], reduceAdd(fmul(u[j], u[j])));
           }
-          SmallVector<Value> total = rowReduce(
-              {sums[0], sums[1], sums[2]},
-              [&](ValueRange x, ValueRange y) { return addAll(x, y); });
-          Value c1 = f(0.0), correction = f(0.0);
-          if (desc.center) {
-            c1 = fdiv(total[0], m);
-            correction = fdiv(total[2], m);
-          }
-          Value sumGXHat =
-              fmul(rstd, fsub(total[1], fmul(correction, total[0])));
-          Value kFactor = rstd;
-          if (desc.epsPlacement != EpsPlacement::Inside) {
-            Value sigma = fsub(fdiv(f(1.0), rstd), f(desc.epsilon));
-            kFactor = arith::SelectOp::create(b, fgt(sigma, f(0.0)),
-                                              fdiv(f(1.0), sigma), f(0.0));
-          }
-          Value c2 = fmul(kFactor, fdiv(sumGXHat, m));
-          SmallVector<Value> xhat;
+          sums = rowReduce(
+              sums, [&](ValueRange x, ValueRange y) { return addAll(x, y); });
+          SmallVector<Value> coef = coefficients(sums);
+          Value rstd = coef[0];
           for (int64_t j = 0; j < regs; ++j)
             xhat.push_back(
-                fmul(fsub(u[j], splat(correction, width)), splat(rstd, width)));
+                fmul(fsub(u[j], splat(coef[1], width)), splat(rstd, width)));
           if (buf.gradInput)
             buildIf(valid, [&] {
               for (int64_t j = 0; j < regs; ++j) {
-                Value dx =
-                    fsub(fmul(splat(rstd, width), fsub(g[j], splat(c1, width))),
-                         fmul(splat(c2, width), xhat[j]));
-                store(buf.gradInput, add(base, column(j)), dx, vectorized);
+                Value dx = fsub(
+                    fmul(splat(rstd, width), fsub(g[j], splat(coef[2], width))),
+                    fmul(splat(coef[3], width), xhat[j]));
+                store(buf.gradInput, add(base, column(j)), convert(dx, accType),
+                      vectorized);
               }
             });
           // Rows past the end loaded zeros: they add nothing.
           SmallVector<Value> next;
           for (int64_t j = 0; j < regs; ++j)
-            next.push_back(fadd(accs[j], fmul(data[j], xhat[j])));
+            next.push_back(
+                fadd(accs[j], fmul(data[j], convert(xhat[j], accType))));
           for (int64_t j = 0; j < regs; ++j)
             next.push_back(fadd(accs[regs + j], data[j]));
           return next;
@@ -1121,17 +1165,20 @@ void BackwardEmitter::emitAffinePartials() {
         Value dy = loadScalar(buf.gradOutput, offset, f64);
         SmallVector<Value> next(accs);
         if (buf.gradGamma) {
+          // x-hat in f64 with the statistics the rows kernel recomputed.
           Value stat = add(outer.stat, inner.stat);
           SmallVector<Value> stats = statsAt(stat);
-          Value x = loadScalar(buf.input, offset);
+          Value x = loadScalar(buf.input, offset, f64);
           if (desc.center || desc.givenStats)
             x = fsub(x, stats[0]);
-          if (corrected())
-            x = fsub(x, convert(memref::LoadOp::create(
-                                    b, buf.workspace,
-                                    ValueRange{correctionIndex(stat)}),
-                                accType));
-          next[0] = fadd(accs[0], fmul(dy, convert(fmul(x, stats[1]), f64)));
+          Value rstd = stats[1];
+          if (recomputed()) {
+            x = fsub(x, memref::LoadOp::create(b, buf.workspace,
+                                               ValueRange{statIndex(stat, 0)}));
+            rstd = memref::LoadOp::create(b, buf.workspace,
+                                          ValueRange{statIndex(stat, 1)});
+          }
+          next[0] = fadd(accs[0], fmul(dy, fmul(x, rstd)));
         }
         next[1] = fadd(accs[1], dy);
         return next;

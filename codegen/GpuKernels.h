@@ -102,8 +102,8 @@ int64_t getGpuFusedAffineRegisters(const NormDescription &desc,
                                    Type elementType,
                                    ArrayRef<int64_t> staticSizes);
 
-/// Workgroup memory of every kernel: three values per warp.
-MemRefType getGpuSharedType(MLIRContext *context, Type accType);
+/// Workgroup memory of every kernel: four f64 values per warp.
+MemRefType getGpuSharedType(MLIRContext *context);
 
 } // namespace mlir::norm
 

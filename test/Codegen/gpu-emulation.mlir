@@ -6,10 +6,10 @@
 // memref, and sqrt.rn as math.sqrt.
 
 // CHECK-LABEL: func.func @__normc_emu_rms_gpu_fused
-// CHECK-SAME: %{{.*}}: memref<96xf32>, %[[CTX:.*]]: !llvm.ptr) attributes {normc.gpu_plan}
+// CHECK-SAME: %{{.*}}: memref<128xf64>, %[[CTX:.*]]: !llvm.ptr) attributes {normc.gpu_plan}
 // CHECK-NOT: gpu.thread_id
 // CHECK: llvm.load %{{.*}} : !llvm.ptr -> i64
-// CHECK: llvm.call %{{.*}}(%[[CTX]], %{{.*}}, %{{.*}}) : !llvm.ptr, (!llvm.ptr, f32, i32) -> f32
+// CHECK: llvm.call %{{.*}}(%[[CTX]], %{{.*}}, %{{.*}}) : !llvm.ptr, (!llvm.ptr, f64, i32) -> f64
 // CHECK: llvm.call %{{.*}}(%[[CTX]]) : !llvm.ptr, (!llvm.ptr) -> ()
 // CHECK: math.sqrt
 // CHECK-NOT: llvm.inline_asm

@@ -14,28 +14,29 @@
 // CHECK-SAME: normc.gpu_functions = ["ln_gpu_fused", "ln_gpu_partials", "ln_gpu_apply"]
 // CHECK: gpu.module @normc_gpu
 // Parameters: one flat memref per ABI argument, the f64 workspace, the dims;
-// shared memory holds three values per warp.
+// shared memory holds four f64 values per warp.
 // CHECK-LABEL: gpu.func @ln_gpu_fused
 // CHECK-SAME: (%[[X:.*]]: memref<?xbf16>, %{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xbf16>, %[[Y:.*]]: memref<?xbf16>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf64>, %{{.*}}: i64)
-// CHECK-SAME: workgroup(%{{.*}} : memref<96xf32, #gpu.address_space<workgroup>>) kernel
+// CHECK-SAME: workgroup(%{{.*}} : memref<128xf64, #gpu.address_space<workgroup>>) kernel
 // Statistics: 128-bit loads when aligned, single elements otherwise.
 // CHECK: vector.load %[[X]][%{{.*}}] {alignment = 16 : i64} : memref<?xbf16>, vector<8xbf16>
 // CHECK: arith.extf %{{.*}} : vector<8xbf16> to vector<8xf32>
+// Statistics accumulate in f64 (Welford on x - x0).
+// CHECK: arith.extf %{{.*}} : vector<8xf32> to vector<8xf64>
 // CHECK: vector.load %[[X]][%{{.*}}] {alignment = 2 : i64} : memref<?xbf16>, vector<1xbf16>
 // A shuffle tree in each warp, then the warps' results through shared memory.
-// CHECK: gpu.shuffle down %{{.*}}, %c16_i32, %c32_i32 : f32
-// CHECK: gpu.shuffle down %{{.*}}, %c1_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle down %{{.*}}, %c16_i32, %c32_i32 : f64
+// CHECK: gpu.shuffle down %{{.*}}, %c1_i32, %c32_i32 : f64
 // CHECK: gpu.barrier
 // CHECK: gpu.barrier
 // Correctly rounded square root, without libdevice.
-// CHECK: llvm.inline_asm "sqrt.rn.f32 $0, $1;", "=f,f"
+// CHECK: llvm.inline_asm "sqrt.rn.f64 $0, $1;", "=d,d"
 // The output: 128-bit stores of bf16 rounded once.
 // CHECK: arith.truncf %{{.*}} : vector<8xf32> to vector<8xbf16>
 // CHECK: vector.store %{{.*}}, %[[Y]][%{{.*}}] {alignment = 16 : i64}
 // CHECK: gpu.return
 // CHECK-LABEL: gpu.func @ln_gpu_partials
-// Each of the K blocks of a statistic stores its (count, mean, M2) in f64.
-// CHECK: arith.extf %{{.*}} : f32 to f64
+// Each of the K blocks of a statistic stores its (count, mean, M2, shift).
 // CHECK: memref.store %{{.*}}, %{{.*}} : memref<?xf64>
 // CHECK-LABEL: gpu.func @ln_gpu_apply
 // CHECK: memref.load %{{.*}} : memref<?xf64>

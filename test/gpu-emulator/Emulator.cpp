@@ -69,7 +69,7 @@ struct Block {
   std::vector<Fiber> fibers;
   ucontext_t scheduler;
   Fiber *current = nullptr;
-  std::vector<double> shared = std::vector<double>(96);
+  std::vector<double> shared = std::vector<double>(128);
   std::vector<double> lanes = std::vector<double>(kMaxThreads);
   void (*launch)(void **, normc_emu_thread *) = nullptr;
   void **params = nullptr;
