@@ -176,7 +176,7 @@ SmallVector<GpuKernelKind> kernelKinds(const GpuSpec &spec) {
     SmallVector<int64_t> staticSizes;
     for (int64_t code : spec.xCodes)
       staticSizes.push_back(code < 0 ? -1 : code);
-    if (getGpuFusedAffineRegisters(spec.desc, spec.elementType, staticSizes))
+    if (getGpuFusedAffineThreads(spec.desc, spec.elementType, staticSizes))
       kinds.push_back(GpuKernelKind::FusedAffine);
   }
   return kinds;
@@ -268,9 +268,9 @@ public:
     // replaces the rows kernels and the affine partials.
     Value general = arith::ConstantIntOp::create(b, 1, 1);
     if (fusedAffineKernel) {
-      Value threadRowBlocks = ceilDiv(s.affineChunks, s.rowsY);
+      Value threadRowBlocks = ceilDiv(s.affineChunks, s.fusedRowsY);
       count = launch(s.fusedAffine, count, GpuKernelKind::FusedAffine,
-                     {threadRowBlocks, one}, {s.threadsX, s.rowsY});
+                     {threadRowBlocks, one}, {s.fusedThreadsX, s.fusedRowsY});
       general = arith::XOrIOp::create(b, s.fusedAffine, trueValue());
     }
     if (rows) {

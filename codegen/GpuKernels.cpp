@@ -60,9 +60,9 @@ MemRefType norm::getGpuSharedType(MLIRContext *context) {
       gpu::AddressSpaceAttr::get(context, gpu::AddressSpace::Workgroup));
 }
 
-int64_t norm::getGpuFusedAffineRegisters(const NormDescription &desc,
-                                         Type elementType,
-                                         ArrayRef<int64_t> staticSizes) {
+int64_t norm::getGpuFusedAffineThreads(const NormDescription &desc,
+                                       Type elementType,
+                                       ArrayRef<int64_t> staticSizes) {
   if (desc.givenStats)
     return 0;
   CanonicalLayout layout = CanonicalLayout::get(desc, staticSizes.size());
@@ -99,16 +99,18 @@ int64_t norm::getGpuFusedAffineRegisters(const NormDescription &desc,
   int64_t size = sizes[rank - 1];
   if (size <= 0)
     return 0;
-  // The row's threads must cover it with whole 128-bit vectors, at most 16
-  // per thread (registers); X as in GpuEmitter::schedule.
+  // Threads of a row: a multiple of 32, at most 1024, each with as few
+  // whole 128-bit vectors (R) as possible, so that its dy, x, gamma and f64
+  // dgamma/dbeta accumulators stay in registers.
   int64_t width = 128 / elementType.getIntOrFloatBitWidth();
-  int64_t threads = size <= 1024    ? 32
-                    : size <= 4096  ? 128
-                    : size <= 16384 ? 256
-                                    : 512;
-  if (size % (threads * width) != 0 || size / (threads * width) > 16)
-    return 0;
-  return size / (threads * width);
+  for (int64_t vectors = 1; vectors <= 8; ++vectors) {
+    if (size % (vectors * width) != 0)
+      continue;
+    int64_t threads = size / (vectors * width);
+    if (threads <= 1024 && threads % 32 == 0)
+      return threads;
+  }
+  return 0;
 }
 
 namespace {
@@ -172,12 +174,12 @@ public:
 
   GpuSchedule schedule(bool backward, bool affineGrads);
 
-  /// See getGpuFusedAffineRegisters; static sizes are folded constants.
-  int64_t getFusedAffineRegisters() const {
+  /// See getGpuFusedAffineThreads; static sizes are folded constants.
+  int64_t getFusedAffineThreads() const {
     SmallVector<int64_t> staticSizes;
     for (Value size : inputSizes)
       staticSizes.push_back(getConstantIntValue(size).value_or(-1));
-    return getGpuFusedAffineRegisters(desc, elementType, staticSizes);
+    return getGpuFusedAffineThreads(desc, elementType, staticSizes);
   }
 
   // Index arithmetic (folded when constant).
@@ -288,10 +290,14 @@ GpuSchedule GpuEmitter::schedule(bool backward, bool affineGrads) {
   // a fixed set of rows per thread row, so dy and x are read once. P rows
   // of threads, each summing about 32 rows (at least 256 of them).
   s.fusedAffine = b.createOrFold<arith::ConstantIntOp>(0, 1);
-  if (affineGrads && getFusedAffineRegisters() > 0) {
-    s.fusedAffine = both(ule(c(256), s.rowBlocks), ult(c(0), s.numStats));
+  int64_t fusedThreads = affineGrads ? getFusedAffineThreads() : 0;
+  s.fusedThreadsX = c(std::max<int64_t>(fusedThreads, 32));
+  s.fusedRowsY =
+      c(std::max<int64_t>(1, 256 / std::max<int64_t>(fusedThreads, 32)));
+  if (fusedThreads > 0) {
+    s.fusedAffine = ule(c(1024), s.numStats);
     Value rows = minU(s.numStats, maxU(c(256), ceilDiv(s.numStats, c(32))));
-    Value threadRows = mul(ceilDiv(rows, s.rowsY), s.rowsY);
+    Value threadRows = mul(ceilDiv(rows, s.fusedRowsY), s.fusedRowsY);
     s.affineChunks = select(s.fusedAffine, threadRows, s.affineChunks);
   }
   s.affineWorkspace =
@@ -545,8 +551,10 @@ public:
   /// warp, then every thread merges the row's warp results from shared
   /// memory in warp order, so all threads hold the same bits. Every thread
   /// of the block must call it (it has barriers).
-  SmallVector<Value> rowReduce(SmallVector<Value> values, Merge merge) {
-    Value flat = add(mul(ty, sched.threadsX), tx);
+  SmallVector<Value> rowReduce(SmallVector<Value> values, Merge merge,
+                               Value threadsX = Value()) {
+    threadsX = threadsX ? threadsX : sched.threadsX;
+    Value flat = add(mul(ty, threadsX), tx);
     Value lane = remU(flat, c(32));
     Value warp = divU(flat, c(32));
     Value width32 = arith::ConstantIntOp::create(b, 32, 32);
@@ -567,7 +575,7 @@ public:
                                 ValueRange{add(mul(warp, c(count)), c(j))});
     });
     gpu::BarrierOp::create(b);
-    Value warps = divU(sched.threadsX, c(32));
+    Value warps = divU(threadsX, c(32));
     Value first = mul(ty, warps);
     SmallVector<Value> zeros;
     for (Value v : values)
@@ -1014,17 +1022,18 @@ void BackwardEmitter::emitRows(GpuKernelKind kind) {
 /// dbeta of its columns across its rows; the P partials are added in order
 /// by the finalize kernel. dy and x are read from memory once.
 void BackwardEmitter::emitFusedAffine() {
-  int64_t regs = getFusedAffineRegisters();
-  if (regs == 0)
+  int64_t threads = getFusedAffineThreads();
+  if (threads == 0)
     llvm::report_fatal_error("FusedAffine kernel for an ineligible layout");
+  int64_t regs = *getConstantIntValue(innerCount) / (threads * width);
   Type f64 = b.getF64Type();
-  Value threadRow = add(mul(bx, sched.rowsY), ty);
+  Value threadRow = add(mul(bx, sched.fusedRowsY), ty);
   Value threadRows = sched.affineChunks;
   Value iterations = ceilDiv(sched.numStats, threadRows);
   Value m = toFloat(sched.reduceCount);
   // Column (gamma) offset of this thread's j-th vector.
   auto column = [&](int64_t j) {
-    return mul(add(tx, mul(c(j), sched.threadsX)), c(width));
+    return mul(add(tx, mul(c(j), sched.fusedThreadsX)), c(width));
   };
   // 128-bit accesses when every buffer is aligned (a uniform branch), else
   // the same lanes element by element.
@@ -1055,14 +1064,17 @@ void BackwardEmitter::emitFusedAffine() {
   };
 
   VectorType vec = VectorType::get({width}, accType);
+  VectorType wideVec = VectorType::get({width}, f64);
   Value zeroVec = splat(f(0.0), width);
+  Value zeroWide = splat(f(0.0, f64), width);
   SmallVector<Value> gammaRegs;
   auto body = [&](bool vectorized) -> SmallVector<Value> {
     SmallVector<Value> gamma;
     for (int64_t j = 0; j < regs; ++j)
       gamma.push_back(buf.gamma ? load(buf.gamma, column(j), vectorized)
                                 : Value());
-    SmallVector<Value> inits(2 * regs, zeroVec);
+    // dgamma/dbeta of this thread's columns, in f64.
+    SmallVector<Value> inits(2 * regs, zeroWide);
     return buildFor(
         c(0), iterations, c(1), inits,
         [&](Value k, ValueRange accs) -> SmallVector<Value> {
@@ -1102,7 +1114,8 @@ void BackwardEmitter::emitFusedAffine() {
             sums[3] = fadd(sums[3], reduceAdd(fmul(u[j], u[j])));
           }
           sums = rowReduce(
-              sums, [&](ValueRange x, ValueRange y) { return addAll(x, y); });
+              sums, [&](ValueRange x, ValueRange y) { return addAll(x, y); },
+              sched.fusedThreadsX);
           SmallVector<Value> coef = coefficients(sums);
           Value rstd = coef[0];
           for (int64_t j = 0; j < regs; ++j)
@@ -1121,14 +1134,13 @@ void BackwardEmitter::emitFusedAffine() {
           // Rows past the end loaded zeros: they add nothing.
           SmallVector<Value> next;
           for (int64_t j = 0; j < regs; ++j)
-            next.push_back(
-                fadd(accs[j], fmul(data[j], convert(xhat[j], accType))));
+            next.push_back(fadd(accs[j], fmul(convert(data[j], f64), xhat[j])));
           for (int64_t j = 0; j < regs; ++j)
-            next.push_back(fadd(accs[regs + j], data[j]));
+            next.push_back(fadd(accs[regs + j], convert(data[j], f64)));
           return next;
         });
   };
-  SmallVector<Type> accTypes(2 * regs, vec);
+  SmallVector<Type> accTypes(2 * regs, wideVec);
   SmallVector<Value> accs = buildIf(
       aligned, accTypes, [&]() { return body(true); },
       [&]() { return body(false); });
@@ -1141,8 +1153,7 @@ void BackwardEmitter::emitFusedAffine() {
                                                ArrayRef<int64_t>{l});
         Value index = add(mul(add(mul(threadRow, c(2)), c(kind)), affine),
                           add(column(j), c(l)));
-        memref::StoreOp::create(b, convert(lane, f64), buf.workspace,
-                                ValueRange{index});
+        memref::StoreOp::create(b, lane, buf.workspace, ValueRange{index});
       }
 }
 

@@ -67,6 +67,7 @@ struct GpuSchedule {
   Value affineChunkLen; // ceil(B / KC)
   Value fusedAffine;    // i1: the FusedAffine kernel replaces the rows and
                         // affine-partials kernels (then KC = its thread rows)
+  Value fusedThreadsX, fusedRowsY; // its block shape
   /// Workspace sizes in f64 elements: dgamma/dbeta partials come first
   /// (2 * KC * A); then, backward, one x-hat correction per statistic (S);
   /// then the split partials of the rows (4 or 3 * S * K).
@@ -93,14 +94,13 @@ void emitGpuBackwardKernel(ImplicitLocOpBuilder &b, const NormDescription &desc,
                            const NormBackwardBuffers &buffers, Value shared,
                            ValueRange inputSizes, GpuKernelKind kind);
 
-/// Vectors (128-bit) per thread of the FusedAffine kernel, or 0 when it does
-/// not apply: gamma must index exactly the reduced dim, which must be
-/// contiguous, alone and of a static size that the row's threads cover with
-/// whole vectors (at most 16 per thread). `staticSizes`: the input's sizes,
-/// -1 for dynamic ones.
-int64_t getGpuFusedAffineRegisters(const NormDescription &desc,
-                                   Type elementType,
-                                   ArrayRef<int64_t> staticSizes);
+/// Threads per row of the FusedAffine kernel, or 0 when it does not apply:
+/// gamma must index exactly the reduced dim, which must be contiguous,
+/// alone and of a static size that 32..1024 threads (a multiple of 32)
+/// cover with at most 8 whole 128-bit vectors each (fewest first).
+/// `staticSizes`: the input's sizes, -1 for dynamic ones.
+int64_t getGpuFusedAffineThreads(const NormDescription &desc, Type elementType,
+                                 ArrayRef<int64_t> staticSizes);
 
 /// Workgroup memory of every kernel: four f64 values per warp.
 MemRefType getGpuSharedType(MLIRContext *context);

@@ -107,16 +107,16 @@ func.func @ln(%x: tensor<?x32xf32>, %w: tensor<32xf32>, %b: tensor<32xf32>)
 
 // -----
 
-// Static rows that the row's threads cover with whole 128-bit vectors
-// (256 = 32 threads x 2 vectors of 4 f32): the
-// backward also gets the fused kernel that keeps dy, x and gamma in
-// registers, computes dx and accumulates dgamma/dbeta over its rows.
+// Static rows that 32..1024 threads cover with a few whole 128-bit vectors
+// each (256 f32 = 64 threads x 1 vector): the backward also gets the fused
+// kernel that keeps dy, x and gamma in registers, computes dx and
+// accumulates dgamma/dbeta (f64) over its rows.
 
 // CHECK-LABEL: func.func @ln256_backward(
 // CHECK-SAME: "ln256_backward_gpu_affine_finalize", "ln256_backward_gpu_fused_affine"]
 // CHECK-LABEL: gpu.func @ln256_backward_gpu_fused_affine
 // Every thread runs the same number of row iterations (barriers inside).
-// CHECK: scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>)
+// CHECK: scf.for {{.*}} -> (vector<4xf64>, vector<4xf64>)
 // CHECK: vector.load {{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
 // CHECK: gpu.shuffle down
 // CHECK: vector.store {{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
