@@ -94,6 +94,7 @@ protected:
 
   // Steps.
   Value reduce(Value acc);
+  /// Per statistic: whether it is inf or NaN.
   Value isNonFinite(Value stat);
   std::pair<Value, Value> accumulate(Type acc, Value scale, Value shift);
   ItemStats computeStats();

@@ -492,8 +492,6 @@ Value LoopEmitter::isNonFinite(Value stat) {
               ? (TypedAttr)DenseElementsAttr::get(
                     cast<ShapedType>(finite.getType()), true)
               : (TypedAttr)b.getBoolAttr(true)));
-  if (lane)
-    bad = vector::ReductionOp::create(b, vector::CombiningKind::OR, bad);
   return bad;
 }
 
@@ -566,14 +564,24 @@ ItemStats LoopEmitter::computeStats() {
   // overflow: it is then redone scaled by an exact power of two.
   auto [offset, squares] = accumulate(wideType, one, x0W);
   Value scaleW = one, offsetW = offset, squaresW = squares;
-  Value bad;
   bool wideData = accType.isF64();
   if (wideData) {
-    bad = arith::OrIOp::create(b, isNonFinite(offset), isNonFinite(squares));
+    Value badStats =
+        arith::OrIOp::create(b, isNonFinite(offset), isNonFinite(squares));
+    Value bad = lane ? (Value)vector::ReductionOp::create(
+                           b, vector::CombiningKind::OR, badStats)
+                     : badStats;
     SmallVector<Value> chosen = buildIf(
         bad, TypeRange{statW, statW, statW},
         [&]() -> SmallVector<Value> {
-          Value scale = constant(statW, std::ldexp(1.0, -600));
+          // In lane mode only the statistics that overflowed are scaled; the
+          // others get their sums again unscaled (x * 1 is exact). Scaled,
+          // eps * s^2 underflows, so a constant set next to an overflowing
+          // one would get rstd = inf.
+          Value tiny = constant(statW, std::ldexp(1.0, -600));
+          Value scale =
+              lane ? (Value)arith::SelectOp::create(b, badStats, tiny, one)
+                   : tiny;
           Value shift = arith::MulFOp::create(b, x0W, scale);
           auto [o, q] = accumulate(wideType, scale, shift);
           return {scale, o, q};

@@ -150,6 +150,7 @@ std::vector<Config> test::allConfigs() {
   // f64 storage: statistics and output in f64.
   configs.push_back({Op::LayerNorm, DType::F64, true, false, false});
   configs.push_back({Op::GroupNorm, DType::F64, true, true, true});
+  configs.push_back({Op::BatchNormTrain, DType::F64, true, false, true});
   return configs;
 }
 

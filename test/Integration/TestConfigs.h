@@ -55,7 +55,7 @@ std::string specFor(const Config &c, bool backward = false);
 /// The reference description of `c` for an input of `shape`.
 ref::NormDesc descFor(const Config &c, const std::vector<int64_t> &shape);
 /// Every configuration: each op x {f32, f16, bf16} x affine x eps placement
-/// x layout, plus two f64 ones.
+/// x layout, plus three f64 ones.
 std::vector<Config> allConfigs();
 /// The test plan's sizes: rows of {1, 3, 17, 1151, 4096, 65537} x batch
 /// {1, 7, 64}; channel ops as [N, C=8, S] or [N, S, C] below 4M elements.
