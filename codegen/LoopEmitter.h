@@ -82,6 +82,11 @@ protected:
   Value loadInput(Value memref, ValueRange indices, Value mask,
                   Type target = Type());
   Value loadGamma(Value memref, ArrayRef<Value> inputIndices, Value mask);
+  /// gamma (or beta) for every vector of the current item when it does not
+  /// vary along the reduced dims (lane mode over channels, or one value per
+  /// row), else null. Loaded once per item: the stores to the output
+  /// between two vectors keep LLVM from hoisting the loads itself.
+  Value loadItemGamma(Value memref);
   Value loadStat(Value memref);
   void storeStat(Value memref, Value value);
   void storeOutput(Value value, ArrayRef<Value> indices, Value mask);

@@ -236,10 +236,12 @@ void BackwardEmitter::processItem() {
     return arith::MulFOp::create(b, arith::SubFOp::create(b, x, meanVec),
                                  rstdVec);
   };
+  Value itemGamma = loadItemGamma(buf.gamma);
   auto gOf = [&](Value dyVec, ArrayRef<Value> indices, Value mask) -> Value {
     if (!buf.gamma)
       return dyVec;
-    return arith::MulFOp::create(b, dyVec, loadGamma(buf.gamma, indices, mask));
+    return arith::MulFOp::create(
+        b, dyVec, itemGamma ? itemGamma : loadGamma(buf.gamma, indices, mask));
   };
 
   // Pass A (computed statistics): the sums that couple the elements of one

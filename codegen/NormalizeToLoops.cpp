@@ -441,6 +441,14 @@ Value LoopEmitter::loadGamma(Value memref, ArrayRef<Value> inputIndices,
   return toVector(decodeData(scalar));
 }
 
+Value LoopEmitter::loadItemGamma(Value memref) {
+  if (!memref || llvm::any_of(layout.dims, [](const CanonicalLayout::Dim &d) {
+        return d.reduced && d.affine;
+      }))
+    return Value();
+  return loadGamma(memref, keptIndices, lane ? laneMask : Value());
+}
+
 Value LoopEmitter::loadStat(Value memref) {
   Type element = cast<MemRefType>(memref.getType()).getElementType();
   if (!lane)
@@ -823,6 +831,8 @@ void LoopEmitter::normalize(const ItemStats &stats) {
       (desc.center || desc.givenStats) ? toVector(stats.shift) : Value();
   Value offsetVec = stats.offset ? toVector(stats.offset) : Value();
   Value rstdVec = toVector(stats.rstdScaled);
+  Value itemGamma = loadItemGamma(buf.gamma);
+  Value itemBeta = loadItemGamma(buf.beta);
   forEachVector(
       keptIndices, 0, {}, [&](ArrayRef<Value> indices, Value mask, ValueRange) {
         Value v = loadInput(buf.input, indices, mask);
@@ -834,9 +844,12 @@ void LoopEmitter::normalize(const ItemStats &stats) {
           v = arith::SubFOp::create(b, v, offsetVec);
         v = arith::MulFOp::create(b, v, rstdVec);
         if (buf.gamma)
-          v = arith::MulFOp::create(b, v, loadGamma(buf.gamma, indices, mask));
+          v = arith::MulFOp::create(
+              b, v,
+              itemGamma ? itemGamma : loadGamma(buf.gamma, indices, mask));
         if (buf.beta)
-          v = arith::AddFOp::create(b, v, loadGamma(buf.beta, indices, mask));
+          v = arith::AddFOp::create(
+              b, v, itemBeta ? itemBeta : loadGamma(buf.beta, indices, mask));
         storeOutput(v, indices, mask);
         return SmallVector<Value>();
       });
