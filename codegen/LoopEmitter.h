@@ -22,6 +22,7 @@ int64_t statsVectorLength(Type accType, const LoopEmitOptions &options);
 
 /// Statistics of one work item, shaped as scalars (row mode) or as vectors
 /// with one lane per statistic (lane mode), in the accumulation type.
+/// toVector() spreads them over the lanes of the data.
 struct ItemStats {
   Value shift;      // x0 * s
   Value offset;     // d * s: mean - x0, scaled
@@ -31,14 +32,16 @@ struct ItemStats {
 
 class LoopEmitter {
 public:
+  /// `accumulation` is the type of the statistics (f64 for the backward),
+  /// which sets the vector length and so the layout.
   LoopEmitter(ImplicitLocOpBuilder &b, const NormDescription &desc,
-              const LoopEmitOptions &options, int64_t inputRank)
-      : b(b), desc(desc), layout(CanonicalLayout::get(desc, inputRank)) {
-    (void)options;
-  }
+              const LoopEmitOptions &options, MemRefType inputType,
+              Type accumulation)
+      : b(b), desc(desc), vl(statsVectorLength(accumulation, options)),
+        accType(accumulation),
+        layout(CanonicalLayout::get(desc, inputType.getShape(), vl)) {}
 
-  void emit(const NormBuffers &buffers, Value begin, Value end,
-            const LoopEmitOptions &options);
+  void emit(const NormBuffers &buffers, Value begin, Value end);
 
 protected:
   /// Canonical views (CanonicalLayout) of input-, gamma- and stats-shaped
@@ -46,18 +49,20 @@ protected:
   Value viewInput(Value memref);
   Value viewGamma(Value memref);
   Value viewStats(Value memref);
-  /// Sets the types, vector length, mode and sizes from the canonical input.
-  void prepare(Type dataType, Type storage, Type accumulation,
-               Value canonicalInput, const LoopEmitOptions &options);
+  /// Sets the types, mode and sizes from the canonical input.
+  void prepare(Type dataType, Type storage, Value canonicalInput);
   /// Number of work items (statistics, or lane chunks of them).
   Value itemCount();
-  /// Sets keptIndices, statIndices and laneMask for work item `item`.
+  /// Sets keptIndices, statIndices, laneMask and statMask for work item
+  /// `item`.
   void setupItem(Value item);
 
   // Types and constants.
   Type statType(Type element) const {
-    return lane ? (Type)VectorType::get({vl}, element) : element;
+    return lane ? (Type)VectorType::get({statLanes}, element) : element;
   }
+  /// A scalar as a statistic (broadcast in lane mode).
+  Value splatStat(Value scalar);
   Value constant(Type type, double value);
   Value indexConstant(int64_t value) {
     return arith::ConstantIndexOp::create(b, value);
@@ -67,12 +72,21 @@ protected:
   /// and back.
   Value decodeData(Value stored);
   Value encodeData(Value value);
+  /// A statistic spread over the vl lanes of the data: a scalar is
+  /// broadcast; in segmented lane mode, each statistic fills its segment.
   Value toVector(Value stat);
+  /// Segmented lane mode: the first lane of every segment.
+  Value firstOfSegments(Value data);
 
   // Memory access.
   Value loadInput(Value memref, ValueRange indices, Value mask,
                   Type target = Type());
   Value loadGamma(Value memref, ArrayRef<Value> inputIndices, Value mask);
+  /// gamma (or beta) for every vector of the current item when it does not
+  /// vary along the reduced dims (lane mode over channels, or one value per
+  /// row), else null. Loaded once per item: the stores to the output
+  /// between two vectors keep LLVM from hoisting the loads itself.
+  Value loadItemGamma(Value memref);
   Value loadStat(Value memref);
   void storeStat(Value memref, Value value);
   void storeOutput(Value value, ArrayRef<Value> indices, Value mask);
@@ -93,7 +107,10 @@ protected:
                                    ValueRange accs, VectorBody body);
 
   // Steps.
+  /// Per-lane sums to statistics: across the vector (row mode), as is
+  /// (lane mode), or per segment (segmented lane mode).
   Value reduce(Value acc);
+  /// Per statistic: whether it is inf or NaN.
   Value isNonFinite(Value stat);
   std::pair<Value, Value> accumulate(Type acc, Value scale, Value shift);
   ItemStats computeStats();
@@ -102,18 +119,22 @@ protected:
 
   ImplicitLocOpBuilder &b;
   const NormDescription &desc;
+  int64_t vl; // lanes per accumulator vector
+  Type accType;
   CanonicalLayout layout;
   NormBuffers buf;          // canonical views
   SmallVector<Value> sizes; // canonical sizes
   bool lane = false;
-  int64_t vl = 0; // lanes per accumulator vector
-  Type elementType, storageType, accType, wideType;
+  int64_t segment = 1;   // lanes per statistic (lane mode)
+  int64_t statLanes = 1; // statistics per vector: vl / segment (lane mode)
+  Type elementType, storageType, wideType;
   VectorType accVector;
   Value reductionCount; // M, in the wide type
   // Per work item.
   SmallVector<Value> keptIndices; // input indices; reduced dims unset
   SmallVector<Value> statIndices;
-  Value laneMask;
+  Value laneMask; // lanes of the data vector (lane mode)
+  Value statMask; // statistics of the item (lane mode)
 };
 
 } // namespace mlir::norm::detail

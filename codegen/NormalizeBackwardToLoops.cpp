@@ -86,18 +86,16 @@ namespace {
 
 class BackwardEmitter : public LoopEmitter {
 public:
+  /// All backward arithmetic is f64 (see the file comment).
   BackwardEmitter(ImplicitLocOpBuilder &b, const NormDescription &desc,
-                  const LoopEmitOptions &options, int64_t inputRank)
-      : LoopEmitter(b, desc, options, inputRank) {}
+                  const LoopEmitOptions &options, MemRefType inputType)
+      : LoopEmitter(b, desc, options, inputType, b.getF64Type()) {}
 
-  void emitChunks(const NormBackwardBuffers &buffers, Value begin, Value end,
-                  const LoopEmitOptions &options);
-  void emitFinalize(const NormBackwardBuffers &buffers, Value numChunks,
-                    const LoopEmitOptions &options);
+  void emitChunks(const NormBackwardBuffers &buffers, Value begin, Value end);
+  void emitFinalize(const NormBackwardBuffers &buffers, Value numChunks);
 
 private:
-  void setup(const NormBackwardBuffers &buffers,
-             const LoopEmitOptions &options);
+  void setup(const NormBackwardBuffers &buffers);
   void processItem();
   /// Flat index of gamma's element at the given input indices.
   Value gammaOffset(ArrayRef<Value> indices);
@@ -114,8 +112,7 @@ private:
   SmallVector<Value> gammaSizes; // canonical sizes of the affine dims
 };
 
-void BackwardEmitter::setup(const NormBackwardBuffers &buffers,
-                            const LoopEmitOptions &options) {
+void BackwardEmitter::setup(const NormBackwardBuffers &buffers) {
   buf.input = viewInput(buffers.input);
   buf.gamma = viewGamma(buffers.gamma);
   buf.savedMean = viewStats(buffers.mean);
@@ -131,7 +128,7 @@ void BackwardEmitter::setup(const NormBackwardBuffers &buffers,
   if (buffers.gradBeta)
     dbetaSlot = numPartials++;
   Type storage = cast<MemRefType>(buffers.input.getType()).getElementType();
-  prepare(buffers.elementType, storage, b.getF64Type(), buf.input, options);
+  prepare(buffers.elementType, storage, buf.input);
   gammaCount = indexConstant(1);
   gammaSizes.clear();
   for (auto [dim, size] : llvm::zip(layout.dims, sizes))
@@ -239,10 +236,12 @@ void BackwardEmitter::processItem() {
     return arith::MulFOp::create(b, arith::SubFOp::create(b, x, meanVec),
                                  rstdVec);
   };
+  Value itemGamma = loadItemGamma(buf.gamma);
   auto gOf = [&](Value dyVec, ArrayRef<Value> indices, Value mask) -> Value {
     if (!buf.gamma)
       return dyVec;
-    return arith::MulFOp::create(b, dyVec, loadGamma(buf.gamma, indices, mask));
+    return arith::MulFOp::create(
+        b, dyVec, itemGamma ? itemGamma : loadGamma(buf.gamma, indices, mask));
   };
 
   // Pass A (computed statistics): the sums that couple the elements of one
@@ -275,7 +274,7 @@ void BackwardEmitter::processItem() {
                                           arith::MulFOp::create(b, xhat, xhat));
           return next;
         });
-    Value m = lane ? toVector(reductionCount) : reductionCount;
+    Value m = splatStat(reductionCount);
     Value sumG = reduce(sums[0]), sumGX = reduce(sums[1]);
     if (desc.center)
       c = arith::DivFOp::create(b, reduce(sums[2]), m);
@@ -353,9 +352,8 @@ void BackwardEmitter::processItem() {
 }
 
 void BackwardEmitter::emitChunks(const NormBackwardBuffers &buffers,
-                                 Value begin, Value end,
-                                 const LoopEmitOptions &options) {
-  setup(buffers, options);
+                                 Value begin, Value end) {
+  setup(buffers);
   Value items = itemCount();
   Value chunks = chunkCount(b, items);
   Value perChunk = b.createOrFold<arith::MulIOp>(
@@ -392,9 +390,8 @@ void BackwardEmitter::emitChunks(const NormBackwardBuffers &buffers,
 }
 
 void BackwardEmitter::emitFinalize(const NormBackwardBuffers &buffers,
-                                   Value numChunks,
-                                   const LoopEmitOptions &options) {
-  setup(buffers, options);
+                                   Value numChunks) {
+  setup(buffers);
   Value perChunk = b.createOrFold<arith::MulIOp>(
       gammaCount, indexConstant(std::max<int64_t>(numPartials, 1)));
   auto finalize = [&](Value result, int64_t slot) {
@@ -442,9 +439,8 @@ void norm::emitNormalizeBackwardLoops(ImplicitLocOpBuilder &b,
                                       const NormBackwardBuffers &buffers,
                                       Value begin, Value end,
                                       const LoopEmitOptions &options) {
-  int64_t rank = cast<MemRefType>(buffers.input.getType()).getRank();
-  BackwardEmitter(b, desc, options, rank)
-      .emitChunks(buffers, begin, end, options);
+  BackwardEmitter(b, desc, options, cast<MemRefType>(buffers.input.getType()))
+      .emitChunks(buffers, begin, end);
 }
 
 void norm::emitNormalizeBackwardFinalize(ImplicitLocOpBuilder &b,
@@ -452,7 +448,6 @@ void norm::emitNormalizeBackwardFinalize(ImplicitLocOpBuilder &b,
                                          const NormBackwardBuffers &buffers,
                                          Value numChunks,
                                          const LoopEmitOptions &options) {
-  int64_t rank = cast<MemRefType>(buffers.input.getType()).getRank();
-  BackwardEmitter(b, desc, options, rank)
-      .emitFinalize(buffers, numChunks, options);
+  BackwardEmitter(b, desc, options, cast<MemRefType>(buffers.input.getType()))
+      .emitFinalize(buffers, numChunks);
 }

@@ -1,8 +1,11 @@
 //===- NormalizeToLoops.cpp - norm.normalize to vector loops --------------===//
 //
 // One straight-line recipe for every normalization, on a canonical view of
-// the input (CanonicalLayout): groups expanded, like dims collapsed. Each
-// work item (one statistic, or one vector of statistics in lane mode) runs:
+// the input (CanonicalLayout): groups expanded, like dims collapsed. A work
+// item is one statistic whose innermost dim is reduced (row mode), or one
+// vector of statistics along a kept innermost dim (lane mode: one lane per
+// statistic, or one segment of lanes for a short reduced dim merged into
+// it, as GroupNorm NHWC). Each runs:
 //
 //   pass 1  d   = sum(x*s - x0*s) / M          shifted by the first element
 //   pass 2  var = sum((x*s - x0*s - d)^2) / M  two-pass: no E[x^2]-E[x]^2
@@ -61,8 +64,11 @@ restrictRuns(ArrayRef<ReassociationIndices> runs,
   return collapses ? result : SmallVector<ReassociationIndices>();
 }
 
-CanonicalLayout CanonicalLayout::get(const NormDescription &desc,
-                                     int64_t inputRank) {
+/// The canonical layout; with `segment` > 0, the innermost two canonical
+/// dims (kept, then reduced of `segment` elements) become one segmented dim.
+static CanonicalLayout buildLayout(const NormDescription &desc,
+                                   int64_t inputRank, int64_t segment) {
+  using Dim = CanonicalLayout::Dim;
   CanonicalLayout layout;
   SmallVector<Dim> expanded;
   bool affineGroup = false;
@@ -110,13 +116,79 @@ CanonicalLayout CanonicalLayout::get(const NormDescription &desc,
     runs.push_back({(int64_t)index});
     layout.dims.push_back(dim);
   }
+  // Statistics have no elements along the segment: their view is the one of
+  // the unmerged dims.
+  layout.statsCollapse =
+      restrictRuns(runs, layout.dims, [](const Dim &d) { return !d.reduced; });
+  if (segment) {
+    ReassociationIndices inner = runs.pop_back_val();
+    llvm::append_range(runs.back(), inner);
+    layout.dims.pop_back();
+    layout.dims.back().segment = segment;
+  }
   if (runs.size() != expanded.size())
     layout.inputCollapse = runs;
   layout.gammaCollapse =
       restrictRuns(runs, layout.dims, [](const Dim &d) { return d.affine; });
-  layout.statsCollapse =
-      restrictRuns(runs, layout.dims, [](const Dim &d) { return !d.reduced; });
   return layout;
+}
+
+CanonicalLayout CanonicalLayout::get(const NormDescription &desc,
+                                     int64_t inputRank) {
+  return buildLayout(desc, inputRank, /*segment=*/0);
+}
+
+/// Static size of canonical dim `dim` for an input of `inputShape`, or
+/// nullopt when it is dynamic.
+static std::optional<int64_t> staticSize(const CanonicalLayout &layout,
+                                         ArrayRef<int64_t> inputShape,
+                                         int64_t dim) {
+  SmallVector<int64_t> expanded;
+  for (auto [index, size] : llvm::enumerate(inputShape)) {
+    if (layout.groupDim && *layout.groupDim == (int64_t)index) {
+      expanded.push_back(layout.numGroups);
+      expanded.push_back(ShapedType::isDynamic(size) ? size
+                                                     : size / layout.numGroups);
+      continue;
+    }
+    expanded.push_back(size);
+  }
+  ReassociationIndices run = layout.inputCollapse.empty()
+                                 ? ReassociationIndices{dim}
+                                 : layout.inputCollapse[dim];
+  int64_t product = 1;
+  for (int64_t index : run) {
+    if (ShapedType::isDynamic(expanded[index]))
+      return std::nullopt;
+    product *= expanded[index];
+  }
+  return product;
+}
+
+/// Segmented lane mode. When the innermost canonical dim is reduced but
+/// short, e.g. GroupNorm NHWC as [N, H*W, G, C/G] with C/G = 2, row mode
+/// fills S of the vl lanes of every vector and walks memory S elements at a
+/// time. The kept dim K before it is contiguous with it, so [K, S] is viewed
+/// as one dim of K*S elements and each vector holds vl/S whole statistics:
+/// lane mode whose per-lane sums are added per segment of S lanes once per
+/// work item. It needs S static (segments are reduced with shuffles), at
+/// least two statistics per vector (with one, row mode does as well), and
+/// gamma indexed alike on K and S, so that gamma is contiguous along the
+/// merged dim or constant across it.
+CanonicalLayout CanonicalLayout::get(const NormDescription &desc,
+                                     ArrayRef<int64_t> inputShape,
+                                     int64_t lanes) {
+  CanonicalLayout layout = get(desc, inputShape.size());
+  int64_t rank = layout.dims.size();
+  if (rank < 2)
+    return layout;
+  const Dim &inner = layout.dims[rank - 1], &outer = layout.dims[rank - 2];
+  if (!inner.reduced || outer.reduced || inner.affine != outer.affine)
+    return layout;
+  std::optional<int64_t> segment = staticSize(layout, inputShape, rank - 1);
+  if (!segment || *segment < 1 || 2 * *segment > lanes)
+    return layout;
+  return buildLayout(desc, inputShape.size(), *segment);
 }
 
 //===----------------------------------------------------------------------===//
@@ -155,9 +227,17 @@ int64_t norm::detail::statsVectorLength(Type accType,
                          : options.vectorLength;
 }
 
+/// Statistics along the innermost dim in lane mode: one per segment.
+static Value laneStatCount(ImplicitLocOpBuilder &b,
+                           const CanonicalLayout &layout, Value size) {
+  return b.createOrFold<arith::DivUIOp>(
+      size, arith::ConstantIndexOp::create(b, layout.segment()));
+}
+
 /// Work items for canonical `sizes`: the product of the kept dims, with the
-/// innermost one counted in chunks of `lanes` in lane mode. Shared by the
-/// kernels' work-count functions and the emitter, which must agree.
+/// innermost one counted in chunks of `lanes` / segment statistics in lane
+/// mode. Shared by the kernels' work-count functions and the emitter, which
+/// must agree.
 static Value countItems(ImplicitLocOpBuilder &b, const CanonicalLayout &layout,
                         ArrayRef<Value> sizes, int64_t lanes) {
   Value count = arith::ConstantIndexOp::create(b, 1);
@@ -167,30 +247,42 @@ static Value countItems(ImplicitLocOpBuilder &b, const CanonicalLayout &layout,
       count = b.createOrFold<arith::MulIOp>(count, sizes[dim]);
   if (layout.isLaneMode())
     count = b.createOrFold<arith::MulIOp>(
-        count, b.createOrFold<arith::CeilDivUIOp>(
-                   sizes.back(), arith::ConstantIndexOp::create(b, lanes)));
+        count,
+        b.createOrFold<arith::CeilDivUIOp>(
+            laneStatCount(b, layout, sizes.back()),
+            arith::ConstantIndexOp::create(b, lanes / layout.segment())));
   return count;
 }
 
-/// Elements reduced for one statistic: the product of the reduced dims.
+/// Elements reduced for one statistic: the product of the reduced dims and
+/// of the segment.
 static Value countReduced(ImplicitLocOpBuilder &b,
                           const CanonicalLayout &layout,
                           ArrayRef<Value> sizes) {
-  Value count = arith::ConstantIndexOp::create(b, 1);
+  Value count = arith::ConstantIndexOp::create(b, layout.segment());
   for (auto [dim, size] : llvm::zip(layout.dims, sizes))
     if (dim.reduced)
       count = b.createOrFold<arith::MulIOp>(count, size);
   return count;
 }
 
+/// Static sizes from index values (constants where known).
+static SmallVector<int64_t> getStaticShape(ValueRange sizes) {
+  SmallVector<int64_t> shape;
+  for (Value size : sizes)
+    shape.push_back(getConstantIntValue(size).value_or(ShapedType::kDynamic));
+  return shape;
+}
+
 Value norm::emitWorkItemCount(ImplicitLocOpBuilder &b,
                               const NormDescription &desc, Type elementType,
                               ValueRange inputSizes,
                               const LoopEmitOptions &options) {
-  CanonicalLayout layout = CanonicalLayout::get(desc, inputSizes.size());
-  return countItems(
-      b, layout, emitCanonicalSizes(b, layout, inputSizes),
-      statsVectorLength(getStatisticsElementType(elementType), options));
+  int64_t lanes =
+      statsVectorLength(getStatisticsElementType(elementType), options);
+  CanonicalLayout layout =
+      CanonicalLayout::get(desc, getStaticShape(inputSizes), lanes);
+  return countItems(b, layout, emitCanonicalSizes(b, layout, inputSizes), lanes);
 }
 
 Value norm::emitReductionCount(ImplicitLocOpBuilder &b,
@@ -282,11 +374,34 @@ Value LoopEmitter::castFloat(Value value, Type element) {
   return arith::TruncFOp::create(b, to, value);
 }
 
+Value LoopEmitter::splatStat(Value scalar) {
+  if (!lane)
+    return scalar;
+  return vector::BroadcastOp::create(
+      b, VectorType::get({statLanes}, scalar.getType()), scalar);
+}
+
 Value LoopEmitter::toVector(Value stat) {
-  if (isa<VectorType>(stat.getType()))
+  if (!isa<VectorType>(stat.getType()))
+    return vector::BroadcastOp::create(b, VectorType::get({vl}, stat.getType()),
+                                       stat);
+  if (segment == 1)
     return stat;
-  return vector::BroadcastOp::create(b, VectorType::get({vl}, stat.getType()),
-                                     stat);
+  // Lane l belongs to statistic l / S; lanes past the last whole segment
+  // are never stored and take the last statistic.
+  SmallVector<int64_t> picks;
+  for (int64_t l = 0; l < vl; ++l)
+    picks.push_back(std::min(l / segment, statLanes - 1));
+  return vector::ShuffleOp::create(b, stat, stat, picks);
+}
+
+Value LoopEmitter::firstOfSegments(Value data) {
+  if (segment == 1)
+    return data;
+  SmallVector<int64_t> picks;
+  for (int64_t j = 0; j < statLanes; ++j)
+    picks.push_back(j * segment);
+  return vector::ShuffleOp::create(b, data, data, picks);
 }
 
 Value LoopEmitter::loadInput(Value memref, ValueRange indices, Value mask,
@@ -326,13 +441,21 @@ Value LoopEmitter::loadGamma(Value memref, ArrayRef<Value> inputIndices,
   return toVector(decodeData(scalar));
 }
 
+Value LoopEmitter::loadItemGamma(Value memref) {
+  if (!memref || llvm::any_of(layout.dims, [](const CanonicalLayout::Dim &d) {
+        return d.reduced && d.affine;
+      }))
+    return Value();
+  return loadGamma(memref, keptIndices, lane ? laneMask : Value());
+}
+
 Value LoopEmitter::loadStat(Value memref) {
   Type element = cast<MemRefType>(memref.getType()).getElementType();
   if (!lane)
     return memref::LoadOp::create(b, memref, statIndices);
-  auto vectorType = VectorType::get({vl}, element);
+  auto vectorType = VectorType::get({statLanes}, element);
   return vector::MaskedLoadOp::create(b, vectorType, memref, statIndices,
-                                      laneMask, constant(vectorType, 0.0));
+                                      statMask, constant(vectorType, 0.0));
 }
 
 void LoopEmitter::storeStat(Value memref, Value value) {
@@ -343,7 +466,7 @@ void LoopEmitter::storeStat(Value memref, Value value) {
     memref::StoreOp::create(b, value, memref, statIndices);
     return;
   }
-  vector::MaskedStoreOp::create(b, memref, statIndices, laneMask, value);
+  vector::MaskedStoreOp::create(b, memref, statIndices, statMask, value);
 }
 
 void LoopEmitter::storeOutput(Value value, ArrayRef<Value> indices,
@@ -472,12 +595,25 @@ SmallVector<Value> LoopEmitter::forEachVector(SmallVector<Value> indices,
 }
 
 Value LoopEmitter::reduce(Value acc) {
-  if (lane)
+  if (!lane) {
+    // Reassociation lets LLVM reduce as a tree; the order is still fixed, so
+    // results are bitwise reproducible.
+    return vector::ReductionOp::create(b, vector::CombiningKind::ADD, acc,
+                                       arith::FastMathFlags::reassoc);
+  }
+  if (segment == 1)
     return acc;
-  // Reassociation lets LLVM reduce as a tree; the order is still fixed, so
-  // results are bitwise reproducible.
-  return vector::ReductionOp::create(b, vector::CombiningKind::ADD, acc,
-                                     arith::FastMathFlags::reassoc);
+  // Segment j adds lanes j*S, j*S+1, ... in that order: one shuffle per
+  // position, once per work item.
+  Value sum;
+  for (int64_t i = 0; i < segment; ++i) {
+    SmallVector<int64_t> picks;
+    for (int64_t j = 0; j < statLanes; ++j)
+      picks.push_back(j * segment + i);
+    Value part = vector::ShuffleOp::create(b, acc, acc, picks);
+    sum = sum ? (Value)arith::AddFOp::create(b, sum, part) : part;
+  }
+  return sum;
 }
 
 Value LoopEmitter::isNonFinite(Value stat) {
@@ -492,8 +628,6 @@ Value LoopEmitter::isNonFinite(Value stat) {
               ? (TypedAttr)DenseElementsAttr::get(
                     cast<ShapedType>(finite.getType()), true)
               : (TypedAttr)b.getBoolAttr(true)));
-  if (lane)
-    bad = vector::ReductionOp::create(b, vector::CombiningKind::OR, bad);
   return bad;
 }
 
@@ -526,7 +660,7 @@ std::pair<Value, Value> LoopEmitter::accumulate(Type acc, Value scale,
           return SmallVector<Value>{
               arith::AddFOp::create(b, accs[0], centered(x, mask, Value()))};
         })[0];
-    offset = arith::DivFOp::create(b, reduce(sum), lane ? toVector(m) : m);
+    offset = arith::DivFOp::create(b, reduce(sum), splatStat(m));
   }
   Value offsetVec = desc.center ? toVector(offset) : Value();
   Value squares =
@@ -552,7 +686,7 @@ ItemStats LoopEmitter::computeStats() {
         first[index] = indexConstant(0);
     if (lane) {
       first.back() = keptIndices.back();
-      x0 = loadInput(buf.input, first, laneMask);
+      x0 = firstOfSegments(loadInput(buf.input, first, laneMask));
     } else {
       x0 = decodeData(memref::LoadOp::create(b, buf.input, first));
     }
@@ -566,14 +700,24 @@ ItemStats LoopEmitter::computeStats() {
   // overflow: it is then redone scaled by an exact power of two.
   auto [offset, squares] = accumulate(wideType, one, x0W);
   Value scaleW = one, offsetW = offset, squaresW = squares;
-  Value bad;
   bool wideData = accType.isF64();
   if (wideData) {
-    bad = arith::OrIOp::create(b, isNonFinite(offset), isNonFinite(squares));
+    Value badStats =
+        arith::OrIOp::create(b, isNonFinite(offset), isNonFinite(squares));
+    Value bad = lane ? (Value)vector::ReductionOp::create(
+                           b, vector::CombiningKind::OR, badStats)
+                     : badStats;
     SmallVector<Value> chosen = buildIf(
         bad, TypeRange{statW, statW, statW},
         [&]() -> SmallVector<Value> {
-          Value scale = constant(statW, std::ldexp(1.0, -600));
+          // In lane mode only the statistics that overflowed are scaled; the
+          // others get their sums again unscaled (x * 1 is exact). Scaled,
+          // eps * s^2 underflows, so a constant set next to an overflowing
+          // one would get rstd = inf.
+          Value tiny = constant(statW, std::ldexp(1.0, -600));
+          Value scale =
+              lane ? (Value)arith::SelectOp::create(b, badStats, tiny, one)
+                   : tiny;
           Value shift = arith::MulFOp::create(b, x0W, scale);
           auto [o, q] = accumulate(wideType, scale, shift);
           return {scale, o, q};
@@ -587,9 +731,7 @@ ItemStats LoopEmitter::computeStats() {
   }
 
   // Per-statistic math in f64, on values scaled by scaleW.
-  Value m = lane ? (Value)vector::BroadcastOp::create(
-                       b, VectorType::get({vl}, wideType), reductionCount)
-                 : reductionCount;
+  Value m = splatStat(reductionCount);
   Value varScaledW = arith::DivFOp::create(b, squaresW, m);
   Value eps = constant(statW, desc.epsilon);
   Value epsScaled = arith::MulFOp::create(b, eps, scaleW);
@@ -689,6 +831,8 @@ void LoopEmitter::normalize(const ItemStats &stats) {
       (desc.center || desc.givenStats) ? toVector(stats.shift) : Value();
   Value offsetVec = stats.offset ? toVector(stats.offset) : Value();
   Value rstdVec = toVector(stats.rstdScaled);
+  Value itemGamma = loadItemGamma(buf.gamma);
+  Value itemBeta = loadItemGamma(buf.beta);
   forEachVector(
       keptIndices, 0, {}, [&](ArrayRef<Value> indices, Value mask, ValueRange) {
         Value v = loadInput(buf.input, indices, mask);
@@ -700,9 +844,12 @@ void LoopEmitter::normalize(const ItemStats &stats) {
           v = arith::SubFOp::create(b, v, offsetVec);
         v = arith::MulFOp::create(b, v, rstdVec);
         if (buf.gamma)
-          v = arith::MulFOp::create(b, v, loadGamma(buf.gamma, indices, mask));
+          v = arith::MulFOp::create(
+              b, v,
+              itemGamma ? itemGamma : loadGamma(buf.gamma, indices, mask));
         if (buf.beta)
-          v = arith::AddFOp::create(b, v, loadGamma(buf.beta, indices, mask));
+          v = arith::AddFOp::create(
+              b, v, itemBeta ? itemBeta : loadGamma(buf.beta, indices, mask));
         storeOutput(v, indices, mask);
         return SmallVector<Value>();
       });
@@ -758,16 +905,14 @@ Value LoopEmitter::viewStats(Value memref) {
   return reshape(b, memref, {}, std::nullopt, 1, layout.statsCollapse);
 }
 
-void LoopEmitter::prepare(Type dataType, Type storage, Type accumulation,
-                          Value canonicalInput,
-                          const LoopEmitOptions &options) {
+void LoopEmitter::prepare(Type dataType, Type storage, Value canonicalInput) {
   storageType = storage;
   elementType = dataType;
-  accType = accumulation;
   wideType = b.getF64Type();
-  vl = statsVectorLength(accType, options);
   accVector = VectorType::get({vl}, accType);
   lane = layout.isLaneMode();
+  segment = lane ? layout.segment() : 1;
+  statLanes = lane ? vl / segment : 1;
   sizes.clear();
   for (int64_t dim = 0; dim < (int64_t)layout.dims.size(); ++dim)
     sizes.push_back(b.createOrFold<memref::DimOp>(canonicalInput, dim));
@@ -784,16 +929,31 @@ void LoopEmitter::setupItem(Value item) {
   keptIndices.assign(rank, Value());
   Value rest = item;
   int64_t last = rank - 1;
+  Value firstStat;
   if (lane) {
-    Value lanes = indexConstant(vl);
-    Value chunks = b.createOrFold<arith::CeilDivUIOp>(sizes[last], lanes);
+    // Chunks of statLanes statistics, statistic k at elements [k*S, k*S+S).
+    Value perChunk = indexConstant(statLanes);
+    Value stats = laneStatCount(b, layout, sizes[last]);
+    Value chunks = b.createOrFold<arith::CeilDivUIOp>(stats, perChunk);
     Value chunk = arith::RemUIOp::create(b, rest, chunks);
     rest = arith::DivUIOp::create(b, rest, chunks);
-    keptIndices[last] = arith::MulIOp::create(b, chunk, lanes);
-    Value remaining = arith::SubIOp::create(b, sizes[last], keptIndices[last]);
-    Value active = arith::MinUIOp::create(b, remaining, lanes);
-    laneMask = vector::CreateMaskOp::create(
-        b, VectorType::get({vl}, b.getI1Type()), ValueRange{active});
+    firstStat = arith::MulIOp::create(b, chunk, perChunk);
+    keptIndices[last] =
+        b.createOrFold<arith::MulIOp>(firstStat, indexConstant(segment));
+    // Static sizes that fill every chunk need no masks (the canonicalizer
+    // turns the constant masks into plain loads and stores).
+    std::optional<int64_t> staticStats = getConstantIntValue(stats);
+    Value active =
+        staticStats && *staticStats % statLanes == 0
+            ? perChunk
+            : arith::MinUIOp::create(
+                  b, arith::SubIOp::create(b, stats, firstStat), perChunk);
+    statMask = vector::CreateMaskOp::create(
+        b, VectorType::get({statLanes}, b.getI1Type()), ValueRange{active});
+    laneMask =
+        vector::CreateMaskOp::create(b, VectorType::get({vl}, b.getI1Type()),
+                                     ValueRange{b.createOrFold<arith::MulIOp>(
+                                         active, indexConstant(segment))});
     --last;
   }
   int64_t outermostKept = -1;
@@ -818,10 +978,11 @@ void LoopEmitter::setupItem(Value item) {
   for (auto [dim, index] : llvm::zip(layout.dims, keptIndices))
     if (!dim.reduced)
       statIndices.push_back(index);
+  if (lane)
+    statIndices.back() = firstStat;
 }
 
-void LoopEmitter::emit(const NormBuffers &buffers, Value begin, Value end,
-                       const LoopEmitOptions &options) {
+void LoopEmitter::emit(const NormBuffers &buffers, Value begin, Value end) {
   // Canonical views of every buffer.
   buf.input = viewInput(buffers.input);
   buf.output = viewInput(buffers.output);
@@ -836,8 +997,7 @@ void LoopEmitter::emit(const NormBuffers &buffers, Value begin, Value end,
   buf.runningMeanOut = viewStats(buffers.runningMeanOut);
   buf.runningVarOut = viewStats(buffers.runningVarOut);
   Type storage = cast<MemRefType>(buffers.input.getType()).getElementType();
-  prepare(buffers.elementType, storage,
-          getStatisticsElementType(buffers.elementType), buf.input, options);
+  prepare(buffers.elementType, storage, buf.input);
 
   buildFor(begin, end, indexConstant(1), {}, [&](Value item, ValueRange) {
     setupItem(item);
@@ -857,6 +1017,7 @@ void norm::emitNormalizeLoops(ImplicitLocOpBuilder &b,
                               const NormDescription &desc,
                               const NormBuffers &buffers, Value begin,
                               Value end, const LoopEmitOptions &options) {
-  int64_t rank = cast<MemRefType>(buffers.input.getType()).getRank();
-  LoopEmitter(b, desc, options, rank).emit(buffers, begin, end, options);
+  LoopEmitter(b, desc, options, cast<MemRefType>(buffers.input.getType()),
+              getStatisticsElementType(buffers.elementType))
+      .emit(buffers, begin, end);
 }

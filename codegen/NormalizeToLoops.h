@@ -35,10 +35,17 @@ struct LoopEmitOptions {
 /// possible: the group dim is expanded into [groups, channels/groups], then
 /// adjacent dims that are both reduced or both kept, and both indexed or
 /// both not indexed by gamma, are collapsed.
+///
+/// For the loops, a short reduced innermost dim may further be merged with
+/// the kept dim before it into one segmented dim (see the shape-aware get).
 struct CanonicalLayout {
   struct Dim {
     bool reduced = false;
     bool affine = false;
+    /// Elements per statistic along a kept dim: 1, or S for the merge of a
+    /// kept dim K with a reduced dim S after it ([K, S] viewed as [K*S],
+    /// statistic k covering elements [k*S, (k+1)*S)).
+    int64_t segment = 1;
   };
   /// Canonical dims, outermost first.
   SmallVector<Dim> dims;
@@ -53,10 +60,18 @@ struct CanonicalLayout {
   int64_t numGroups = 1;
 
   static CanonicalLayout get(const NormDescription &desc, int64_t inputRank);
+  /// The layout the loops use for an input of `inputShape` (dynamic sizes
+  /// as ShapedType::kDynamic) with vectors of `lanes` elements: get(), with
+  /// the innermost dims [K, S] merged into one segmented dim when S is
+  /// reduced, static and at most lanes / 2.
+  static CanonicalLayout get(const NormDescription &desc,
+                             ArrayRef<int64_t> inputShape, int64_t lanes);
   /// True when the innermost canonical dim is kept: statistics are then
-  /// vectorized across it (one lane per statistic) instead of being reduced
-  /// along it.
+  /// vectorized across it (one lane, or one segment of lanes, per
+  /// statistic) instead of being reduced along it.
   bool isLaneMode() const { return !dims.back().reduced; }
+  /// Lanes per statistic in lane mode.
+  int64_t segment() const { return dims.back().segment; }
 };
 
 /// Returns the number of independent work items for an input with element

@@ -253,8 +253,9 @@ TEST_P(Backward, MatchesFloat64Gradient) {
     BackwardResult expected = k.expected();
     ASSERT_TRUE(expected.ok()) << expected.error;
     KernelCall call(k);
+    std::vector<int64_t> dims = dynamicDims(c, shape);
     ASSERT_EQ(call.run(kernel.entry, kernel.finalize,
-                       kernel.workspace(shape.data()), shape),
+                       kernel.workspace(dims.data()), dims),
               0);
     compareGradients(k, call, expected.dx, expected.dgamma, expected.dbeta,
                      "analytic", /*record=*/true);
@@ -270,17 +271,20 @@ TEST_P(Backward, MatchesFiniteDifferences) {
       c.isChannelOp() ? std::vector<std::vector<int64_t>>{{2, kChannels, 3},
                                                           {3, kChannels, 5}}
                       : std::vector<std::vector<int64_t>>{{3, 5}, {2, 17}};
-  if (c.isChannelOp() && c.channelsLast)
-    for (auto &s : shapes)
+  for (auto &s : shapes) {
+    if (c.isChannelOp() && c.channelsLast)
       std::swap(s[1], s[2]);
+    s = withStaticInner(c, s);
+  }
   for (const std::vector<int64_t> &shape : shapes) {
     SCOPED_TRACE(c.name() + " shape " + shapeText(shape));
     Case k(c, shape, 7, /*adversarial=*/false);
     FiniteDiffResult fd = finiteDifference(k.desc, k.forwardInputs(), k.dy);
     ASSERT_TRUE(fd.ok()) << fd.error;
     KernelCall call(k);
+    std::vector<int64_t> dims = dynamicDims(c, shape);
     ASSERT_EQ(call.run(kernel.entry, kernel.finalize,
-                       kernel.workspace(shape.data()), shape),
+                       kernel.workspace(dims.data()), dims),
               0);
     compareGradients(k, call, fd.dx, fd.dgamma, fd.dbeta, "finite differences",
                      /*record=*/false);
@@ -293,17 +297,18 @@ TEST_P(Backward, DeterministicAcrossRunsAndThreads) {
   const Config &c = GetParam();
   ASSERT_TRUE(bundle && bundle->ok()) << (bundle ? bundle->error() : "");
   BackwardKernel kernel = backwardKernel(c);
-  std::vector<int64_t> shape =
-      c.isChannelOp()
-          ? (c.channelsLast ? std::vector<int64_t>{16, 331, kChannels}
-                            : std::vector<int64_t>{16, kChannels, 331})
-          : std::vector<int64_t>{300, 1151};
+  std::vector<int64_t> shape = withStaticInner(
+      c, c.isChannelOp()
+             ? (c.channelsLast ? std::vector<int64_t>{16, 331, kChannels}
+                               : std::vector<int64_t>{16, kChannels, 331})
+             : std::vector<int64_t>{300, 1151});
   Case k(c, shape, 3, /*adversarial=*/false);
-  int64_t bytes = kernel.workspace(shape.data());
+  std::vector<int64_t> dims = dynamicDims(c, shape);
+  int64_t bytes = kernel.workspace(dims.data());
   std::vector<std::vector<uint8_t>> first;
   for (int splits : {1, 1, 2, 3}) {
     KernelCall call(k);
-    ASSERT_EQ(call.run(kernel.entry, kernel.finalize, bytes, shape, splits), 0);
+    ASSERT_EQ(call.run(kernel.entry, kernel.finalize, bytes, dims, splits), 0);
     std::vector<std::vector<uint8_t>> outputs(
         call.buffers.begin() + call.firstOutput, call.buffers.end());
     if (first.empty()) {

@@ -138,7 +138,7 @@ TEST_P(Forward, MatchesFloat64Reference) {
     for (auto &b : buffers)
       pointers.push_back(b.data());
 
-    const std::vector<int64_t> &dims = shape; // every dim is dynamic
+    std::vector<int64_t> dims = dynamicDims(c, shape);
     int64_t work = kernel.work(dims.data());
     ASSERT_GT(work, 0);
     ASSERT_EQ(kernel.packed(pointers.data(), dims.data(), 0, work), 0);

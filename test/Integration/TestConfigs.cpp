@@ -10,6 +10,10 @@ using namespace normc;
 using namespace normc::ref;
 using namespace normc::test;
 
+int64_t Config::channels() const {
+  return isChannelOp() && staticInner ? staticInner : kChannels;
+}
+
 std::string Config::name() const {
   static const char *ops[] = {"layer_norm", "rms_norm",      "bn_train",
                               "bn_infer",   "instance_norm", "group_norm"};
@@ -19,13 +23,16 @@ std::string Config::name() const {
   n += std::string("_") + dtypeName(dtype);
   n += affine ? "_affine" : "_plain";
   n += epsOutside ? "_epsout" : "_epsin";
+  if (staticInner)
+    n += "_static" + std::to_string(staticInner);
   return n;
 }
 
-static std::string tensorType(int rank, const char *element) {
+/// A tensor type of `rank` dynamic dims, the last one `last` if nonzero.
+static std::string tensorType(int rank, const char *element, int64_t last = 0) {
   std::string t = "tensor<";
   for (int i = 0; i < rank; ++i)
-    t += "?x";
+    t += i == rank - 1 && last ? std::to_string(last) + "x" : "?x";
   return t + element + ">";
 }
 
@@ -34,14 +41,15 @@ std::string test::specFor(const Config &c, bool backward) {
   const char *e = dtypeName(c.dtype);
   const char *s = c.dtype == DType::F64 ? "f64" : "f32";
   int rank = c.isChannelOp() ? 3 : 2;
-  std::string x = tensorType(rank, e), vec = tensorType(1, e);
+  std::string x = tensorType(rank, e, c.staticInner);
+  std::string vec = tensorType(1, e, c.staticInner);
   std::string stat;
   if (c.op == Op::LayerNorm || c.op == Op::RMSNorm)
     stat = tensorType(1, s);
   else if (c.op == Op::BatchNormTrain || c.op == Op::BatchNormInfer)
-    stat = tensorType(1, s);
+    stat = tensorType(1, s, c.staticInner);
   else if (c.op == Op::InstanceNorm)
-    stat = tensorType(2, s);
+    stat = tensorType(2, s, c.staticInner);
   else
     stat = std::string("tensor<?x") + std::to_string(kGroups) + "x" + s + ">";
 
@@ -150,6 +158,23 @@ std::vector<Config> test::allConfigs() {
   // f64 storage: statistics and output in f64.
   configs.push_back({Op::LayerNorm, DType::F64, true, false, false});
   configs.push_back({Op::GroupNorm, DType::F64, true, true, true});
+  configs.push_back({Op::BatchNormTrain, DType::F64, true, false, true});
+  // Static innermost dims select segmented lane mode (a short reduced dim
+  // after a kept one, codegen/NormalizeToLoops.cpp) and unmasked lane
+  // chunks: GroupNorm NHWC with 2, 3 and 16 channels per group (chunks
+  // with masked tails, odd segments, full chunks), rows of 3 and 17
+  // without weights, and channels-last ops whose channels fill the vectors.
+  for (DType dtype : {DType::F32, DType::F16, DType::BF16})
+    for (bool affine : {true, false})
+      for (int64_t channels : {8, 12, 64})
+        configs.push_back(
+            {Op::GroupNorm, dtype, affine, false, true, channels});
+  configs.push_back({Op::GroupNorm, DType::F32, true, true, true, 8});
+  configs.push_back({Op::GroupNorm, DType::F64, true, false, true, 12});
+  configs.push_back({Op::LayerNorm, DType::F32, false, false, false, 3});
+  configs.push_back({Op::RMSNorm, DType::BF16, false, true, false, 17});
+  configs.push_back({Op::BatchNormTrain, DType::F32, true, false, true, 64});
+  configs.push_back({Op::InstanceNorm, DType::BF16, true, false, true, 64});
   return configs;
 }
 
@@ -157,6 +182,11 @@ std::vector<std::vector<int64_t>> test::shapesFor(const Config &c) {
   static const int64_t extents[] = {1, 3, 17, 1151, 4096, 65537};
   static const int64_t batches[] = {1, 7, 64};
   std::vector<std::vector<int64_t>> shapes;
+  if (!c.isChannelOp() && c.staticInner) {
+    for (int64_t rows : {1, 7, 64, 1151, 4096})
+      shapes.push_back({rows, c.staticInner});
+    return shapes;
+  }
   for (int64_t batch : batches)
     for (int64_t extent : extents) {
       if (!c.isChannelOp()) {
@@ -164,16 +194,31 @@ std::vector<std::vector<int64_t>> test::shapesFor(const Config &c) {
         continue;
       }
       // Keep the channel-op cases under 4M elements.
-      if (batch * kChannels * extent > (int64_t(1) << 22))
+      if (batch * c.channels() * extent > (int64_t(1) << 22))
         continue;
       // Running statistics need two values per channel (as PyTorch).
       if (c.op == Op::BatchNormTrain && batch * extent < 2)
         continue;
       shapes.push_back(c.channelsLast
-                           ? std::vector<int64_t>{batch, extent, kChannels}
-                           : std::vector<int64_t>{batch, kChannels, extent});
+                           ? std::vector<int64_t>{batch, extent, c.channels()}
+                           : std::vector<int64_t>{batch, c.channels(), extent});
     }
   return shapes;
+}
+
+std::vector<int64_t> test::withStaticInner(const Config &c,
+                                           std::vector<int64_t> shape) {
+  if (c.staticInner)
+    shape.back() = c.staticInner;
+  return shape;
+}
+
+std::vector<int64_t> test::dynamicDims(const Config &c,
+                                       const std::vector<int64_t> &shape) {
+  std::vector<int64_t> dims = shape;
+  if (c.staticInner)
+    dims.pop_back();
+  return dims;
 }
 
 std::string test::shapeText(const std::vector<int64_t> &shape) {

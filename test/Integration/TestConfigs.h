@@ -1,9 +1,9 @@
 //===- TestConfigs.h - the norm configurations of the integration tests ---===//
 //
 // One description of every kernel the integration tests compile (op,
-// dtype, affine, eps placement, layout), how its spec is written (fully
-// dynamic shapes, independently of normc's quick form), its float64
-// reference description and the sizes it runs on.
+// dtype, affine, eps placement, layout), how its spec is written (dynamic
+// shapes, or a static innermost dim, independently of normc's quick form),
+// its float64 reference description and the sizes it runs on.
 //
 //===----------------------------------------------------------------------===//
 
@@ -38,9 +38,14 @@ struct Config {
   bool affine;
   bool epsOutside;
   bool channelsLast; // channel ops: [N, S, C] instead of [N, C, S]
+  /// Nonzero: the innermost dim of x (the channels of a channels-last op,
+  /// the row of LayerNorm/RMSNorm) is static with this size. The code
+  /// generator picks some loop structures from static sizes only.
+  int64_t staticInner = 0;
 
   bool isChannelOp() const { return op != Op::LayerNorm && op != Op::RMSNorm; }
   bool hasBias() const { return affine && op != Op::RMSNorm; }
+  int64_t channels() const;
   std::string name() const;
 };
 
@@ -55,11 +60,18 @@ std::string specFor(const Config &c, bool backward = false);
 /// The reference description of `c` for an input of `shape`.
 ref::NormDesc descFor(const Config &c, const std::vector<int64_t> &shape);
 /// Every configuration: each op x {f32, f16, bf16} x affine x eps placement
-/// x layout, plus two f64 ones.
+/// x layout, plus f64 ones and some with a static innermost dim.
 std::vector<Config> allConfigs();
 /// The test plan's sizes: rows of {1, 3, 17, 1151, 4096, 65537} x batch
-/// {1, 7, 64}; channel ops as [N, C=8, S] or [N, S, C] below 4M elements.
+/// {1, 7, 64}; channel ops as [N, C, S] or [N, S, C] below 4M elements,
+/// C = 8 unless static; static rows in batches of 1 to 4096.
 std::vector<std::vector<int64_t>> shapesFor(const Config &c);
+/// `shape` with its innermost dim set to c.staticInner, if any.
+std::vector<int64_t> withStaticInner(const Config &c,
+                                     std::vector<int64_t> shape);
+/// The kernel's dims argument for x of `shape`: its dynamic sizes.
+std::vector<int64_t> dynamicDims(const Config &c,
+                                 const std::vector<int64_t> &shape);
 std::string shapeText(const std::vector<int64_t> &shape);
 
 /// Worst error seen per output kind, printed at the end for the record:
