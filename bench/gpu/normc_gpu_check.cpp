@@ -814,20 +814,8 @@ void runTask(const Task &t, const Device &dev, CUstream stream,
   std::vector<double> runMean = randomNormal(numStats, seed + 4, st);
   std::vector<double> runVar = randomUniform(numStats, seed + 5, 0.25, 4.0, st);
 
-  ForwardInputs in;
-  in.x = &x;
-  if (desc.hasGamma)
-    in.gamma = &gamma;
-  if (desc.hasBeta)
-    in.beta = &beta;
-  if (desc.givenStats) {
-    in.givenMean = &runMean;
-    in.givenVar = &runVar;
-  }
-  if (desc.updateRunning) {
-    in.runningMean = &runMean;
-    in.runningVar = &runVar;
-  }
+  ForwardInputs in =
+      normc::ref::forwardInputs(desc, x, gamma, beta, runMean, runVar);
   ForwardResult ref = forward(desc, in);
   if (!ref.ok()) {
     state.report(false, k.name, "fwd " + where, "reference: " + ref.error);

@@ -96,21 +96,7 @@ struct Case {
   }
 
   ForwardInputs forwardInputs() const {
-    ForwardInputs in;
-    in.x = &x;
-    if (desc.hasGamma)
-      in.gamma = &gamma;
-    if (desc.hasBeta)
-      in.beta = &beta;
-    if (config.op == Op::BatchNormInfer) {
-      in.givenMean = &runMean;
-      in.givenVar = &runVar;
-    }
-    if (config.op == Op::BatchNormTrain) {
-      in.runningMean = &runMean;
-      in.runningVar = &runVar;
-    }
-    return in;
+    return normc::ref::forwardInputs(desc, x, gamma, beta, runMean, runVar);
   }
 
   /// The true gradient: float64, from exact statistics.

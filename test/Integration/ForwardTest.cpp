@@ -87,20 +87,8 @@ TEST_P(Forward, MatchesFloat64Reference) {
     std::vector<double> runVar =
         randomUniform(numStats, seed++, 0.25, 4.0, stat);
 
-    ForwardInputs in;
-    in.x = &x;
-    if (desc.hasGamma)
-      in.gamma = &gamma;
-    if (desc.hasBeta)
-      in.beta = &beta;
-    if (c.op == Op::BatchNormInfer) {
-      in.givenMean = &runMean;
-      in.givenVar = &runVar;
-    }
-    if (c.op == Op::BatchNormTrain) {
-      in.runningMean = &runMean;
-      in.runningVar = &runVar;
-    }
+    ForwardInputs in =
+        normc::ref::forwardInputs(desc, x, gamma, beta, runMean, runVar);
     ForwardResult ref = forward(desc, in);
     ASSERT_TRUE(ref.ok()) << ref.error;
 

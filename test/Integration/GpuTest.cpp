@@ -303,20 +303,8 @@ struct Problem {
     dy = randomNormal(numel(shape), seed + 3, c.dtype);
     runMean = randomNormal(numStats, seed + 4, stat);
     runVar = randomUniform(numStats, seed + 5, 0.25, 4.0, stat);
-    ForwardInputs in;
-    in.x = &x;
-    if (desc.hasGamma)
-      in.gamma = &gamma;
-    if (desc.hasBeta)
-      in.beta = &beta;
-    if (c.op == Op::BatchNormInfer) {
-      in.givenMean = &runMean;
-      in.givenVar = &runVar;
-    }
-    if (c.op == Op::BatchNormTrain) {
-      in.runningMean = &runMean;
-      in.runningVar = &runVar;
-    }
+    ForwardInputs in =
+        normc::ref::forwardInputs(desc, x, gamma, beta, runMean, runVar);
     ref = forward(desc, in);
   }
 

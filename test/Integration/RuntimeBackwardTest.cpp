@@ -369,20 +369,8 @@ Case makeCase(const Config &c, const std::vector<int64_t> &shape,
     runMean = randomNormal(s, seed + 4, DType::F32);
     runVar = randomUniform(s, seed + 5, 0.25, 4.0, DType::F32);
 
-    ForwardInputs in;
-    in.x = &x;
-    if (desc.hasGamma)
-      in.gamma = &gamma;
-    if (desc.hasBeta)
-      in.beta = &beta;
-    if (c.op == Op::BatchNormInfer) {
-      in.givenMean = &runMean;
-      in.givenVar = &runVar;
-    }
-    if (c.op == Op::BatchNormTrain) {
-      in.runningMean = &runMean;
-      in.runningVar = &runVar;
-    }
+    ForwardInputs in =
+        normc::ref::forwardInputs(desc, x, gamma, beta, runMean, runVar);
     ForwardResult fwd = forward(desc, in);
     if (!fwd.ok()) {
       result.error = "reference forward: " + fwd.error;

@@ -310,20 +310,8 @@ Case makeCase(const Config &c, const std::vector<int64_t> &shape,
     runMean = randomNormal(numel(statsShp), seed + 3, stat);
     runVar = randomUniform(numel(statsShp), seed + 4, 0.25, 4.0, stat);
 
-    ForwardInputs in;
-    in.x = &x;
-    if (desc.hasGamma)
-      in.gamma = &gamma;
-    if (desc.hasBeta)
-      in.beta = &beta;
-    if (c.op == Op::BatchNormInfer) {
-      in.givenMean = &runMean;
-      in.givenVar = &runVar;
-    }
-    if (c.op == Op::BatchNormTrain) {
-      in.runningMean = &runMean;
-      in.runningVar = &runVar;
-    }
+    ForwardInputs in =
+        normc::ref::forwardInputs(desc, x, gamma, beta, runMean, runVar);
     ref = forward(desc, in);
     if (!ref.ok())
       result.error = "reference: " + ref.error;

@@ -747,4 +747,26 @@ Vec finiteDifferenceDbeta(const NormDesc &desc, const Vec &x, const Vec *gamma,
       .dbeta;
 }
 
+ForwardInputs forwardInputs(const NormDesc &desc, const std::vector<double> &x,
+                            const std::vector<double> &gamma,
+                            const std::vector<double> &beta,
+                            const std::vector<double> &mean,
+                            const std::vector<double> &var) {
+  ForwardInputs in;
+  in.x = &x;
+  if (desc.hasGamma)
+    in.gamma = &gamma;
+  if (desc.hasBeta)
+    in.beta = &beta;
+  if (desc.givenStats) {
+    in.givenMean = &mean;
+    in.givenVar = &var;
+  }
+  if (desc.updateRunning) {
+    in.runningMean = &mean;
+    in.runningVar = &var;
+  }
+  return in;
+}
+
 } // namespace normc::ref

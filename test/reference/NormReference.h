@@ -120,6 +120,15 @@ struct ForwardInputs {
   const std::vector<double> *runningVar = nullptr;
 };
 
+/// The inputs `desc` takes, pointing into these buffers: gamma and beta
+/// when it has them; `mean`/`var` as the given statistics (desc.givenStats)
+/// or as the running ones to update (desc.updateRunning).
+ForwardInputs forwardInputs(const NormDesc &desc, const std::vector<double> &x,
+                            const std::vector<double> &gamma,
+                            const std::vector<double> &beta,
+                            const std::vector<double> &mean,
+                            const std::vector<double> &var);
+
 struct ForwardResult {
   /// Empty on success.
   std::string error;
