@@ -197,8 +197,8 @@ CanonicalLayout CanonicalLayout::get(const NormDescription &desc,
 
 /// Sizes of the canonical dims from the input's sizes.
 SmallVector<Value> norm::emitCanonicalSizes(ImplicitLocOpBuilder &b,
-                                           const CanonicalLayout &layout,
-                                           ValueRange inputSizes) {
+                                            const CanonicalLayout &layout,
+                                            ValueRange inputSizes) {
   SmallVector<Value> expanded;
   for (auto [dim, size] : llvm::enumerate(inputSizes)) {
     if (layout.groupDim && *layout.groupDim == (int64_t)dim) {
@@ -282,7 +282,8 @@ Value norm::emitWorkItemCount(ImplicitLocOpBuilder &b,
       statsVectorLength(getStatisticsElementType(elementType), options);
   CanonicalLayout layout =
       CanonicalLayout::get(desc, getStaticShape(inputSizes), lanes);
-  return countItems(b, layout, emitCanonicalSizes(b, layout, inputSizes), lanes);
+  return countItems(b, layout, emitCanonicalSizes(b, layout, inputSizes),
+                    lanes);
 }
 
 Value norm::emitReductionCount(ImplicitLocOpBuilder &b,
