@@ -865,21 +865,8 @@ void runTask(const Task &t, const Device &dev, CUstream stream,
   // statistics.
   {
     std::vector<double> dy = randomNormal(n, seed + 3, k.dtype);
-    BackwardInputs bin;
-    bin.dy = &dy;
-    bin.x = &x;
-    if (desc.hasGamma)
-      bin.gamma = &gamma;
-    if (desc.givenStats) {
-      if (desc.center)
-        bin.mean = &runMean;
-      bin.var = &runVar;
-    } else {
-      if (desc.center)
-        bin.mean = &ref.mean;
-      bin.rstd = &ref.rstd;
-      bin.var = &ref.var;
-    }
+    BackwardInputs bin =
+        normc::ref::backwardInputs(desc, dy, x, gamma, ref, runMean, runVar);
     BackwardOutputs wanted;
     wanted.dgamma = desc.hasGamma;
     wanted.dbeta = desc.hasBeta;

@@ -101,20 +101,8 @@ struct Case {
 
   /// The true gradient: float64, from exact statistics.
   BackwardResult expected() const {
-    BackwardInputs in;
-    in.dy = &dy;
-    in.x = &x;
-    if (desc.hasGamma)
-      in.gamma = &gamma;
-    if (config.op == Op::BatchNormInfer) {
-      in.mean = &runMean;
-      in.var = &runVar;
-    } else {
-      if (desc.center)
-        in.mean = &forward.mean;
-      in.rstd = &forward.rstd;
-      in.var = &forward.var;
-    }
+    BackwardInputs in = normc::ref::backwardInputs(desc, dy, x, gamma, forward,
+                                                   runMean, runVar);
     BackwardOutputs wanted;
     wanted.dgamma = desc.hasGamma;
     wanted.dbeta = desc.hasBeta;

@@ -363,20 +363,8 @@ struct Problem {
   /// then dx, [dgamma], [dbeta] carrying the float64 gradient from exact
   /// statistics. Empty with `error` set when the reference fails.
   std::vector<Arg> backwardArgs(std::string &error) const {
-    BackwardInputs in;
-    in.dy = &dy;
-    in.x = &x;
-    if (desc.hasGamma)
-      in.gamma = &gamma;
-    if (c.op == Op::BatchNormInfer) {
-      in.mean = &runMean;
-      in.var = &runVar;
-    } else {
-      if (desc.center)
-        in.mean = &ref.mean;
-      in.rstd = &ref.rstd;
-      in.var = &ref.var;
-    }
+    BackwardInputs in =
+        normc::ref::backwardInputs(desc, dy, x, gamma, ref, runMean, runVar);
     BackwardResult grads = backward(desc, in);
     if (!grads.ok()) {
       error = "reference backward: " + grads.error;

@@ -381,20 +381,8 @@ Case makeCase(const Config &c, const std::vector<int64_t> &shape,
     savedRstd = roundToDType(fwd.rstd, DType::F32);
 
     // The true gradient: float64, from the exact statistics.
-    BackwardInputs bin;
-    bin.dy = &dy;
-    bin.x = &x;
-    if (desc.hasGamma)
-      bin.gamma = &gamma;
-    if (c.op == Op::BatchNormInfer) {
-      bin.mean = &runMean;
-      bin.var = &runVar;
-    } else {
-      if (desc.center)
-        bin.mean = &fwd.mean;
-      bin.rstd = &fwd.rstd;
-      bin.var = &fwd.var;
-    }
+    BackwardInputs bin =
+        normc::ref::backwardInputs(desc, dy, x, gamma, fwd, runMean, runVar);
     BackwardOutputs wanted;
     wanted.dx = c.wantDx();
     wanted.dgamma = c.wantDgamma();

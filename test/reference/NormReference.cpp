@@ -769,4 +769,27 @@ ForwardInputs forwardInputs(const NormDesc &desc, const std::vector<double> &x,
   return in;
 }
 
+BackwardInputs
+backwardInputs(const NormDesc &desc, const std::vector<double> &dy,
+               const std::vector<double> &x, const std::vector<double> &gamma,
+               const ForwardResult &exact, const std::vector<double> &givenMean,
+               const std::vector<double> &givenVar) {
+  BackwardInputs in;
+  in.dy = &dy;
+  in.x = &x;
+  if (desc.hasGamma)
+    in.gamma = &gamma;
+  if (desc.givenStats) {
+    if (desc.center)
+      in.mean = &givenMean;
+    in.var = &givenVar;
+    return in;
+  }
+  if (desc.center)
+    in.mean = &exact.mean;
+  in.rstd = &exact.rstd;
+  in.var = &exact.var;
+  return in;
+}
+
 } // namespace normc::ref

@@ -178,6 +178,16 @@ struct BackwardInputs {
   const std::vector<double> *var = nullptr;
 };
 
+/// The inputs of the backward of `desc`, pointing into these buffers: gamma
+/// when it has one; the given statistics (desc.givenStats, mean only when
+/// centered) or the exact forward statistics of `exact` (mean when
+/// centered, rstd, var).
+BackwardInputs
+backwardInputs(const NormDesc &desc, const std::vector<double> &dy,
+               const std::vector<double> &x, const std::vector<double> &gamma,
+               const ForwardResult &exact, const std::vector<double> &givenMean,
+               const std::vector<double> &givenVar);
+
 /// Which gradients to compute. dgamma needs desc.hasGamma and dbeta needs
 /// desc.hasBeta; they are silently skipped otherwise.
 struct BackwardOutputs {
