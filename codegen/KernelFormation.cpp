@@ -349,6 +349,7 @@ struct NormFormKernelsPass
     ImplicitLocOpBuilder b(func.getLoc(), moduleBuilder);
     LoopEmitOptions options;
     options.vectorLength = vectorLength;
+    options.streamingStoreMinBytes = streamingStoreMinBytes;
     Type workspaceType =
         MemRefType::get({ShapedType::kDynamic}, b.getF64Type());
     auto bindArgs = [&](Block *entry) {
@@ -462,6 +463,7 @@ struct NormFormKernelsPass
     (void)out;
     LoopEmitOptions options;
     options.vectorLength = vectorLength;
+    options.streamingStoreMinBytes = streamingStoreMinBytes;
     unsigned numArgs = entry->getNumArguments();
     emitNormalizeLoops(b, desc, buffers, entry->getArgument(numArgs - 2),
                        entry->getArgument(numArgs - 1), options);
@@ -485,6 +487,7 @@ struct NormFormKernelsPass
         declareDimsFunc(b, abi.workCountSymbol(), abi.numDims, b.getI64Type());
     LoopEmitOptions options;
     options.vectorLength = vectorLength;
+    options.streamingStoreMinBytes = streamingStoreMinBytes;
     Value count = emitWorkItemCount(
         b, desc, elementType, emitInputSizes(b, xCodes, func.getArguments()),
         options);

@@ -37,8 +37,8 @@ public:
   LoopEmitter(ImplicitLocOpBuilder &b, const NormDescription &desc,
               const LoopEmitOptions &options, MemRefType inputType,
               Type accumulation)
-      : b(b), desc(desc), vl(statsVectorLength(accumulation, options)),
-        accType(accumulation),
+      : b(b), desc(desc), options(options),
+        vl(statsVectorLength(accumulation, options)), accType(accumulation),
         layout(CanonicalLayout::get(desc, inputType.getShape(), vl)) {}
 
   void emit(const NormBuffers &buffers, Value begin, Value end);
@@ -89,7 +89,25 @@ protected:
   Value loadItemGamma(Value memref);
   Value loadStat(Value memref);
   void storeStat(Value memref, Value value);
+  /// Stores one vector of the output: a streaming store when
+  /// `streamingStores` is set and the vector is whole.
   void storeOutput(Value value, ArrayRef<Value> indices, Value mask);
+  /// The alignment in bytes that every whole output vector of a work item
+  /// has when the output buffer and its innermost dim are aligned to it,
+  /// or 0 when streaming stores do not apply (see streamingCondition).
+  int64_t streamingAlignment() const;
+  /// Whether this call writes the output `output` (original, uncollapsed)
+  /// with streaming stores: large enough, and every whole vector aligned.
+  /// Null when never.
+  Value streamingCondition(Value output);
+  /// Orders the streaming stores before whatever follows the kernel (they
+  /// are weakly ordered on x86).
+  void emitStreamingFence();
+  /// Emits the stores of `emitStores` twice, streaming and not, chosen by
+  /// `condition` (a streamingCondition); once, plain, when it is null.
+  void withStreamingStores(Value condition, function_ref<void()> emitStores);
+  /// The fence after the last streaming store, when `condition` holds.
+  void fenceStreamingStores(Value condition);
 
   // Control flow.
   SmallVector<Value>
@@ -98,13 +116,26 @@ protected:
   SmallVector<Value> buildIf(Value cond, TypeRange types,
                              function_ref<SmallVector<Value>()> thenBody,
                              function_ref<SmallVector<Value>()> elseBody);
+  /// A loop whose iterations accumulate into fresh partial sums per block
+  /// of steps, added to `inits` after each block. The partial sums have the
+  /// element type `partial` (default: that of the totals) and are widened
+  /// when added.
   SmallVector<Value>
   buildBlockedFor(Value lb, Value ub, Value step, ValueRange inits,
-                  function_ref<SmallVector<Value>(Value, ValueRange)> body);
+                  function_ref<SmallVector<Value>(Value, ValueRange)> body,
+                  Type partial = Type());
   using VectorBody = function_ref<SmallVector<Value>(
       ArrayRef<Value> indices, Value mask, ValueRange accs)>;
+  /// `accs` are the totals; bodies inside a blocked loop see partial sums
+  /// of element type `partial` instead (see buildBlockedFor), others the
+  /// totals themselves: bodies add with addTerm/addSquare.
   SmallVector<Value> forEachVector(SmallVector<Value> indices, size_t dim,
-                                   ValueRange accs, VectorBody body);
+                                   ValueRange accs, VectorBody body,
+                                   Type partial = Type());
+  /// acc + term and acc + term^2 (fused), with `term` rounded to acc's type
+  /// first when it is wider, widened when narrower.
+  Value addTerm(Value acc, Value term);
+  Value addSquare(Value acc, Value term);
 
   // Steps.
   /// Per-lane sums to statistics: across the vector (row mode), as is
@@ -112,13 +143,17 @@ protected:
   Value reduce(Value acc);
   /// Per statistic: whether it is inf or NaN.
   Value isNonFinite(Value stat);
-  std::pair<Value, Value> accumulate(Type acc, Value scale, Value shift);
+  std::pair<Value, Value> accumulate(Type acc, Value scale, Value shift,
+                                     Type deviation = Type());
+  /// Whether pass 2 may square and sum in f32 (see accumulate).
+  bool canSquareInF32() const;
   ItemStats computeStats();
   ItemStats givenStats();
   void normalize(const ItemStats &stats);
 
   ImplicitLocOpBuilder &b;
   const NormDescription &desc;
+  LoopEmitOptions options;
   int64_t vl; // lanes per accumulator vector
   Type accType;
   CanonicalLayout layout;
@@ -133,8 +168,9 @@ protected:
   // Per work item.
   SmallVector<Value> keptIndices; // input indices; reduced dims unset
   SmallVector<Value> statIndices;
-  Value laneMask; // lanes of the data vector (lane mode)
-  Value statMask; // statistics of the item (lane mode)
+  Value laneMask;               // lanes of the data vector (lane mode)
+  Value statMask;               // statistics of the item (lane mode)
+  bool streamingStores = false; // storeOutput writes whole vectors streaming
 };
 
 } // namespace mlir::norm::detail

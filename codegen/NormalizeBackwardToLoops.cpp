@@ -106,6 +106,7 @@ private:
   Value dy, dx, workspace;
   Value gammaCount; // G
   Value chunkBase;  // workspace offset of the current chunk
+  Value streaming;  // whether dx is written with streaming stores
   int64_t numPartials = 0;
   int64_t dgammaSlot = -1, dbetaSlot = -1;
   bool wantDx = false;
@@ -322,33 +323,37 @@ void BackwardEmitter::processItem() {
   Value cVec = toVector(c), mgVec = toVector(mg), mgxVec = toVector(mgx),
         kVec = toVector(k), ratioVec = toVector(ratio),
         rstdExactVec = toVector(rstdExact);
-  forEachVector(
-      keptIndices, 0, {}, [&](ArrayRef<Value> indices, Value mask, ValueRange) {
-        Value dyVec = loadInput(dy, indices, mask);
-        Value xhat = arith::MulFOp::create(
-            b, arith::SubFOp::create(b, xhatOf(indices, mask), cVec), ratioVec);
-        if (wantDx) {
-          Value g = gOf(dyVec, indices, mask);
-          Value result;
-          if (desc.givenStats) {
-            result = arith::MulFOp::create(b, rstdExactVec, g);
-          } else {
-            Value centered =
-                desc.center ? (Value)arith::SubFOp::create(b, g, mgVec) : g;
-            result = arith::SubFOp::create(
-                b, arith::MulFOp::create(b, rstdExactVec, centered),
-                arith::MulFOp::create(b, kVec,
-                                      arith::MulFOp::create(b, xhat, mgxVec)));
+  withStreamingStores(streaming, [&]() {
+    forEachVector(
+        keptIndices, 0, {},
+        [&](ArrayRef<Value> indices, Value mask, ValueRange) {
+          Value dyVec = loadInput(dy, indices, mask);
+          Value xhat = arith::MulFOp::create(
+              b, arith::SubFOp::create(b, xhatOf(indices, mask), cVec),
+              ratioVec);
+          if (wantDx) {
+            Value g = gOf(dyVec, indices, mask);
+            Value result;
+            if (desc.givenStats) {
+              result = arith::MulFOp::create(b, rstdExactVec, g);
+            } else {
+              Value centered =
+                  desc.center ? (Value)arith::SubFOp::create(b, g, mgVec) : g;
+              result = arith::SubFOp::create(
+                  b, arith::MulFOp::create(b, rstdExactVec, centered),
+                  arith::MulFOp::create(
+                      b, kVec, arith::MulFOp::create(b, xhat, mgxVec)));
+            }
+            storeOutput(result, indices, mask);
           }
-          storeOutput(result, indices, mask);
-        }
-        if (dgammaSlot >= 0)
-          addPartial(dgammaSlot, arith::MulFOp::create(b, dyVec, xhat), indices,
-                     mask);
-        if (dbetaSlot >= 0)
-          addPartial(dbetaSlot, dyVec, indices, mask);
-        return SmallVector<Value>();
-      });
+          if (dgammaSlot >= 0)
+            addPartial(dgammaSlot, arith::MulFOp::create(b, dyVec, xhat),
+                       indices, mask);
+          if (dbetaSlot >= 0)
+            addPartial(dbetaSlot, dyVec, indices, mask);
+          return SmallVector<Value>();
+        });
+  });
 }
 
 void BackwardEmitter::emitChunks(const NormBackwardBuffers &buffers,
@@ -358,6 +363,8 @@ void BackwardEmitter::emitChunks(const NormBackwardBuffers &buffers,
   Value chunks = chunkCount(b, items);
   Value perChunk = b.createOrFold<arith::MulIOp>(
       gammaCount, indexConstant(std::max<int64_t>(numPartials, 1)));
+  // dx is written with streaming stores when large (see LoopEmitOptions).
+  streaming = wantDx ? streamingCondition(dx) : Value();
   buildFor(begin, end, indexConstant(1), {}, [&](Value chunk, ValueRange) {
     chunkBase = arith::MulIOp::create(b, chunk, perChunk);
     if (numPartials) {
@@ -387,6 +394,7 @@ void BackwardEmitter::emitChunks(const NormBackwardBuffers &buffers,
     });
     return SmallVector<Value>();
   });
+  fenceStreamingStores(streaming);
 }
 
 void BackwardEmitter::emitFinalize(const NormBackwardBuffers &buffers,

@@ -26,11 +26,13 @@
 
 #include "dialect/NormOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/STLExtras.h"
 #include <cmath>
@@ -353,15 +355,14 @@ static Value encode16(ImplicitLocOpBuilder &b, Value value, Type logical) {
       splatInt(b, 1, i32));
   Value rounded = arith::AddIOp::create(
       b, bits, arith::AddIOp::create(b, lsb, splatInt(b, 0x7FFF, i32)));
-  Value narrow = arith::TruncIOp::create(
-      b, i16, arith::ShRUIOp::create(b, rounded, splatInt(b, 16, i32)));
   // NaN stays a quiet NaN with its sign; rounding could turn it into inf.
+  // Chosen on the 32-bit values so that one narrowing serves both.
   Value isNan =
       arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, value, value);
-  Value high = arith::TruncIOp::create(
-      b, i16, arith::ShRUIOp::create(b, bits, splatInt(b, 16, i32)));
-  Value quiet = arith::OrIOp::create(b, high, splatInt(b, 0x40, i16));
-  return arith::SelectOp::create(b, isNan, quiet, narrow);
+  Value quiet = arith::OrIOp::create(b, bits, splatInt(b, 0x400000, i32));
+  Value chosen = arith::SelectOp::create(b, isNan, quiet, rounded);
+  return arith::TruncIOp::create(
+      b, i16, arith::ShRUIOp::create(b, chosen, splatInt(b, 16, i32)));
 }
 
 Value LoopEmitter::castFloat(Value value, Type element) {
@@ -475,8 +476,90 @@ void LoopEmitter::storeOutput(Value value, ArrayRef<Value> indices,
   value = encodeData(value);
   if (mask)
     vector::MaskedStoreOp::create(b, buf.output, indices, mask, value);
+  else if (streamingStores)
+    vector::StoreOp::create(b, value, buf.output, indices,
+                            /*nontemporal=*/true,
+                            llvm::MaybeAlign(streamingAlignment()));
   else
     vector::StoreOp::create(b, value, buf.output, indices);
+}
+
+int64_t LoopEmitter::streamingAlignment() const {
+  if (options.streamingStoreMinBytes < 0)
+    return 0;
+  // Whole vectors of a work item start every `stride` elements from the
+  // start of the innermost dim (chunks of whole segments in lane mode).
+  int64_t stride = lane ? statLanes * segment : vl;
+  int64_t bytes = stride * storageType.getIntOrFloatBitWidth() / 8;
+  int64_t alignment = std::min<int64_t>(bytes & -bytes, 64);
+  // Below 16 bytes a streaming store is a scalar one: not worth it.
+  return alignment >= 16 ? alignment : 0;
+}
+
+Value LoopEmitter::streamingCondition(Value output) {
+  int64_t alignment = streamingAlignment();
+  if (!output || !alignment)
+    return Value();
+  Value elementBytes = indexConstant(storageType.getIntOrFloatBitWidth() / 8);
+  Value elements = indexConstant(1);
+  for (Value size : sizes)
+    elements = b.createOrFold<arith::MulIOp>(elements, size);
+  Value large = arith::CmpIOp::create(
+      b, arith::CmpIPredicate::uge,
+      b.createOrFold<arith::MulIOp>(elements, elementBytes),
+      indexConstant(options.streamingStoreMinBytes));
+  // Every whole vector is aligned when the buffer and each run of the
+  // innermost dim are: vector starts are multiples of the stride within
+  // the run, and runs start at multiples of its size.
+  Value zero = indexConstant(0);
+  Value align = indexConstant(alignment);
+  Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, output);
+  Value runBytes = b.createOrFold<arith::MulIOp>(sizes.back(), elementBytes);
+  Value aligned = arith::AndIOp::create(
+      b,
+      arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                            arith::RemUIOp::create(b, base, align), zero),
+      arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                            b.createOrFold<arith::RemUIOp>(runBytes, align),
+                            zero));
+  return arith::AndIOp::create(b, large, aligned);
+}
+
+void LoopEmitter::emitStreamingFence() {
+  LLVM::CallIntrinsicOp::create(b, b.getStringAttr("llvm.x86.sse.sfence"),
+                                ValueRange{});
+}
+
+void LoopEmitter::withStreamingStores(Value condition,
+                                      function_ref<void()> emitStores) {
+  if (!condition) {
+    emitStores();
+    return;
+  }
+  buildIf(
+      condition, {},
+      [&]() {
+        streamingStores = true;
+        emitStores();
+        streamingStores = false;
+        return SmallVector<Value>();
+      },
+      [&]() {
+        emitStores();
+        return SmallVector<Value>();
+      });
+}
+
+void LoopEmitter::fenceStreamingStores(Value condition) {
+  if (!condition)
+    return;
+  buildIf(
+      condition, {},
+      [&]() {
+        emitStreamingFence();
+        return SmallVector<Value>();
+      },
+      [&]() { return SmallVector<Value>(); });
 }
 
 SmallVector<Value> LoopEmitter::buildFor(
@@ -522,24 +605,39 @@ static constexpr int64_t kBlock = 32;
 
 SmallVector<Value> LoopEmitter::buildBlockedFor(
     Value lb, Value ub, Value step, ValueRange inits,
-    function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+    function_ref<SmallVector<Value>(Value, ValueRange)> body, Type partial) {
   if (inits.empty())
     return buildFor(lb, ub, step, inits, body);
   Value span = b.createOrFold<arith::MulIOp>(step, indexConstant(kBlock));
-  return buildFor(lb, ub, span, inits,
-                  [&](Value blockStart, ValueRange totals) {
-                    Value blockEnd = arith::MinUIOp::create(
-                        b, arith::AddIOp::create(b, blockStart, span), ub);
-                    SmallVector<Value> zeros;
-                    for (Value total : totals)
-                      zeros.push_back(constant(total.getType(), 0.0));
-                    SmallVector<Value> partial =
-                        buildFor(blockStart, blockEnd, step, zeros, body);
-                    SmallVector<Value> sums;
-                    for (auto [total, part] : llvm::zip(totals, partial))
-                      sums.push_back(arith::AddFOp::create(b, total, part));
-                    return sums;
-                  });
+  return buildFor(
+      lb, ub, span, inits, [&](Value blockStart, ValueRange totals) {
+        Value blockEnd = arith::MinUIOp::create(
+            b, arith::AddIOp::create(b, blockStart, span), ub);
+        SmallVector<Value> zeros;
+        for (Value total : totals)
+          zeros.push_back(
+              constant(partial ? withElementType(total.getType(), partial)
+                               : total.getType(),
+                       0.0));
+        SmallVector<Value> parts =
+            buildFor(blockStart, blockEnd, step, zeros, body);
+        SmallVector<Value> sums;
+        for (auto [total, part] : llvm::zip(totals, parts))
+          sums.push_back(arith::AddFOp::create(
+              b, total,
+              castFloat(part, getElementTypeOrSelf(total.getType()))));
+        return sums;
+      });
+}
+
+Value LoopEmitter::addTerm(Value acc, Value term) {
+  return arith::AddFOp::create(
+      b, acc, castFloat(term, getElementTypeOrSelf(acc.getType())));
+}
+
+Value LoopEmitter::addSquare(Value acc, Value term) {
+  term = castFloat(term, getElementTypeOrSelf(acc.getType()));
+  return math::FmaOp::create(b, term, term, acc);
 }
 
 /// Visits every vector of the current work item's reduced set: scalar loops
@@ -547,7 +645,7 @@ SmallVector<Value> LoopEmitter::buildBlockedFor(
 /// (row mode, with a masked tail) or the item's lanes (lane mode).
 SmallVector<Value> LoopEmitter::forEachVector(SmallVector<Value> indices,
                                               size_t dim, ValueRange accs,
-                                              VectorBody body) {
+                                              VectorBody body, Type partial) {
   size_t inner = layout.dims.size() - 1;
   if (dim == inner) {
     if (lane)
@@ -556,12 +654,13 @@ SmallVector<Value> LoopEmitter::forEachVector(SmallVector<Value> indices,
     Value step = indexConstant(vl);
     Value mainEnd = b.createOrFold<arith::MulIOp>(
         b.createOrFold<arith::DivUIOp>(size, step), step);
-    SmallVector<Value> results =
-        buildBlockedFor(indexConstant(0), mainEnd, step, accs,
-                        [&](Value j, ValueRange iterAccs) {
-                          indices[inner] = j;
-                          return body(indices, Value(), iterAccs);
-                        });
+    SmallVector<Value> results = buildBlockedFor(
+        indexConstant(0), mainEnd, step, accs,
+        [&](Value j, ValueRange iterAccs) {
+          indices[inner] = j;
+          return body(indices, Value(), iterAccs);
+        },
+        partial);
     std::optional<int64_t> staticSize = getConstantIntValue(size);
     if (staticSize && *staticSize % vl == 0)
       return results;
@@ -580,19 +679,20 @@ SmallVector<Value> LoopEmitter::forEachVector(SmallVector<Value> indices,
                    [&]() { return results; });
   }
   if (!layout.dims[dim].reduced)
-    return forEachVector(indices, dim + 1, accs, body);
+    return forEachVector(indices, dim + 1, accs, body, partial);
   // In lane mode the innermost reduced loop is the long one (N*H*W rows of
   // BatchNorm NHWC): block it like the vector loop of row mode.
   bool innermostReduced = true;
   for (size_t d = dim + 1; d < inner; ++d)
     innermostReduced &= !layout.dims[d].reduced;
-  auto loop = lane && innermostReduced ? &LoopEmitter::buildBlockedFor
-                                       : &LoopEmitter::buildFor;
-  return (this->*loop)(indexConstant(0), sizes[dim], indexConstant(1), accs,
-                       [&](Value i, ValueRange iterAccs) {
-                         indices[dim] = i;
-                         return forEachVector(indices, dim + 1, iterAccs, body);
-                       });
+  auto next = [&](Value i, ValueRange iterAccs) {
+    indices[dim] = i;
+    return forEachVector(indices, dim + 1, iterAccs, body, partial);
+  };
+  if (lane && innermostReduced)
+    return buildBlockedFor(indexConstant(0), sizes[dim], indexConstant(1), accs,
+                           next, partial);
+  return buildFor(indexConstant(0), sizes[dim], indexConstant(1), accs, next);
 }
 
 Value LoopEmitter::reduce(Value acc) {
@@ -632,23 +732,47 @@ Value LoopEmitter::isNonFinite(Value stat) {
   return bad;
 }
 
-/// Passes 1 and 2 accumulated in `acc` (f32 or f64), on x*scale shifted by
-/// `shift` (= x0*scale): returns the scaled offset of the mean from x0 and
-/// the scaled sum of squared deviations.
+/// Passes 1 and 2 on x*scale shifted by `shift` (= x0*scale), summed in
+/// `acc`: returns the scaled offset of the mean from x0 and the scaled sum
+/// of squared deviations. With `deviation` = f32 (the fast path, see
+/// canSquareInF32), pass 2 computes the deviations and their squares in
+/// f32, summed in blocks of f32 partial sums that are added to the `acc`
+/// totals: twice the vector width and no conversions.
 std::pair<Value, Value> LoopEmitter::accumulate(Type acc, Value scale,
-                                                Value shift) {
-  Value scaleVec = toVector(scale);
-  Value shiftVec = toVector(shift);
+                                                Value shift, Type deviation) {
+  if (!deviation)
+    deviation = acc;
   Value zero = constant(VectorType::get({vl}, acc), 0.0);
   Value m = castFloat(reductionCount, acc);
+  // Scale and shift spread over the lanes, per type, outside the loops.
+  // x*s - x0*s as one fma: x*s is exact (s is a power of two), so it rounds
+  // like the multiply and subtract it replaces; a plain subtraction when s
+  // is 1, nothing when the shift is 0 (RMSNorm).
+  bool unscaled = matchPattern(scale, m_OneFloat());
+  bool unshifted = matchPattern(shift, m_AnyZeroFloat());
+  struct Spread {
+    Value scale, shift, zero;
+  };
+  auto spread = [&](Type type) {
+    Value s = toVector(castFloat(shift, type));
+    return Spread{toVector(castFloat(scale, type)),
+                  unscaled ? s : (Value)arith::NegFOp::create(b, s),
+                  constant(VectorType::get({vl}, type), 0.0)};
+  };
+  Spread wide = spread(acc);
+  Spread narrow = deviation == acc ? wide : spread(deviation);
   auto centered = [&](Value x, Value mask, Value offsetVec) {
-    Value d = arith::SubFOp::create(b, arith::MulFOp::create(b, x, scaleVec),
-                                    shiftVec);
+    const Spread &s = getElementTypeOrSelf(x.getType()) == acc ? wide : narrow;
+    Value d = x;
+    if (!unscaled)
+      d = math::FmaOp::create(b, x, s.scale, s.shift);
+    else if (!unshifted)
+      d = arith::SubFOp::create(b, x, s.shift);
     if (offsetVec)
       d = arith::SubFOp::create(b, d, offsetVec);
     // Tail lanes of a row must not contribute.
     if (mask && !lane)
-      d = arith::SelectOp::create(b, mask, d, zero);
+      d = arith::SelectOp::create(b, mask, d, s.zero);
     return d;
   };
 
@@ -659,20 +783,27 @@ std::pair<Value, Value> LoopEmitter::accumulate(Type acc, Value scale,
         [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
           Value x = loadInput(buf.input, indices, mask, acc);
           return SmallVector<Value>{
-              arith::AddFOp::create(b, accs[0], centered(x, mask, Value()))};
+              addTerm(accs[0], centered(x, mask, Value()))};
         })[0];
     offset = arith::DivFOp::create(b, reduce(sum), splatStat(m));
   }
-  Value offsetVec = desc.center ? toVector(offset) : Value();
-  Value squares =
-      forEachVector(keptIndices, 0, {zero},
-                    [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
-                      Value x = loadInput(buf.input, indices, mask, acc);
-                      Value d = centered(x, mask, offsetVec);
-                      return SmallVector<Value>{arith::AddFOp::create(
-                          b, accs[0], arith::MulFOp::create(b, d, d))};
-                    })[0];
+  Value offsetVec =
+      desc.center ? toVector(castFloat(offset, deviation)) : Value();
+  Value squares = forEachVector(
+      keptIndices, 0, {zero},
+      [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
+        Value x = loadInput(buf.input, indices, mask, deviation);
+        return SmallVector<Value>{
+            addSquare(accs[0], centered(x, mask, offsetVec))};
+      },
+      deviation)[0];
   return {offset, reduce(squares)};
+}
+
+bool LoopEmitter::canSquareInF32() const {
+  // f32 partial sums of squares lose relative precision below 2^-100
+  // (subnormals); such variances only matter next to an eps below 2^-64.
+  return !accType.isF64() && desc.epsilon >= std::ldexp(1.0, -64);
 }
 
 ItemStats LoopEmitter::computeStats() {
@@ -695,11 +826,35 @@ ItemStats LoopEmitter::computeStats() {
   Value x0W = castFloat(x0, wideType);
   Value one = constant(statW, 1.0);
 
-  // Passes 1-2 accumulate in f64: f32 sums lose too much to cancellation
-  // (mixed-sign rows, |x| up to the type's max) and to long rows, and f64
-  // holds the squares of any f32/f16/bf16 value. f64 data can still
-  // overflow: it is then redone scaled by an exact power of two.
-  auto [offset, squares] = accumulate(wideType, one, x0W);
+  // Pass 1 sums x - x0 in f64: the mean must be exact to f32 precision
+  // even where it is a small difference of large values (mixed-sign rows
+  // near the type's maximum), which no f32 sum achieves. Pass 2 squares in
+  // f32 where that is accurate (canSquareInF32) and is redone in f64 when
+  // an f32 square overflowed (|x - mean| beyond 2^64) or the data holds
+  // inf/NaN. f64 sums hold the squares of any f32/f16/bf16 value; f64 data
+  // can still overflow: it is then redone scaled by an exact power of two.
+  Value offset, squares;
+  if (canSquareInF32()) {
+    auto [fastOffset, fastSquares] =
+        accumulate(wideType, one, x0W, b.getF32Type());
+    Value badStats = isNonFinite(fastSquares);
+    Value bad = lane ? (Value)vector::ReductionOp::create(
+                           b, vector::CombiningKind::OR, badStats)
+                     : badStats;
+    SmallVector<Value> chosen = buildIf(
+        bad, TypeRange{statW, statW},
+        [&]() -> SmallVector<Value> {
+          auto [o, q] = accumulate(wideType, one, x0W);
+          return {o, q};
+        },
+        [&]() -> SmallVector<Value> {
+          return {fastOffset, fastSquares};
+        });
+    offset = chosen[0];
+    squares = chosen[1];
+  } else {
+    std::tie(offset, squares) = accumulate(wideType, one, x0W);
+  }
   Value scaleW = one, offsetW = offset, squaresW = squares;
   bool wideData = accType.isF64();
   if (wideData) {
@@ -822,7 +977,8 @@ ItemStats LoopEmitter::givenStats() {
   return stats;
 }
 
-/// Pass 3: y = ((x*s - x0*s - d) * rs) * gamma + beta, one store per element.
+/// Pass 3: y = fma((x*s - x0*s - d) * rs, gamma, beta), one store per
+/// element.
 void LoopEmitter::normalize(const ItemStats &stats) {
   if (!buf.output)
     return;
@@ -831,26 +987,36 @@ void LoopEmitter::normalize(const ItemStats &stats) {
   Value shiftVec =
       (desc.center || desc.givenStats) ? toVector(stats.shift) : Value();
   Value offsetVec = stats.offset ? toVector(stats.offset) : Value();
+  Value negShiftVec = shiftVec ? arith::NegFOp::create(b, shiftVec) : Value();
   Value rstdVec = toVector(stats.rstdScaled);
   Value itemGamma = loadItemGamma(buf.gamma);
   Value itemBeta = loadItemGamma(buf.beta);
   forEachVector(
       keptIndices, 0, {}, [&](ArrayRef<Value> indices, Value mask, ValueRange) {
         Value v = loadInput(buf.input, indices, mask);
-        if (scaleVec)
+        // x*s - x0*s in one fma: x*s is exact (s is a power of two).
+        if (scaleVec && shiftVec)
+          v = math::FmaOp::create(b, v, scaleVec, negShiftVec);
+        else if (scaleVec)
           v = arith::MulFOp::create(b, v, scaleVec);
-        if (shiftVec)
+        else if (shiftVec)
           v = arith::SubFOp::create(b, v, shiftVec);
         if (offsetVec)
           v = arith::SubFOp::create(b, v, offsetVec);
         v = arith::MulFOp::create(b, v, rstdVec);
-        if (buf.gamma)
-          v = arith::MulFOp::create(
-              b, v,
-              itemGamma ? itemGamma : loadGamma(buf.gamma, indices, mask));
-        if (buf.beta)
-          v = arith::AddFOp::create(
-              b, v, itemBeta ? itemBeta : loadGamma(buf.beta, indices, mask));
+        Value gamma = !buf.gamma  ? Value()
+                      : itemGamma ? itemGamma
+                                  : loadGamma(buf.gamma, indices, mask);
+        Value beta = !buf.beta  ? Value()
+                     : itemBeta ? itemBeta
+                                : loadGamma(buf.beta, indices, mask);
+        // xhat * gamma + beta rounded once.
+        if (gamma && beta)
+          v = math::FmaOp::create(b, v, gamma, beta);
+        else if (gamma)
+          v = arith::MulFOp::create(b, v, gamma);
+        else if (beta)
+          v = arith::AddFOp::create(b, v, beta);
         storeOutput(v, indices, mask);
         return SmallVector<Value>();
       });
@@ -1000,12 +1166,16 @@ void LoopEmitter::emit(const NormBuffers &buffers, Value begin, Value end) {
   Type storage = cast<MemRefType>(buffers.input.getType()).getElementType();
   prepare(buffers.elementType, storage, buf.input);
 
+  // Streaming or not is decided once per call; the pass 3 loop exists in
+  // both forms and each item branches to one (a uniform branch).
+  Value streaming = streamingCondition(buf.output);
   buildFor(begin, end, indexConstant(1), {}, [&](Value item, ValueRange) {
     setupItem(item);
     ItemStats stats = desc.givenStats ? givenStats() : computeStats();
-    normalize(stats);
+    withStreamingStores(streaming, [&]() { normalize(stats); });
     return SmallVector<Value>();
   });
+  fenceStreamingStores(streaming);
 }
 
 Type norm::getStorageType(Type elementType) {

@@ -29,6 +29,12 @@ struct LoopEmitOptions {
   /// (e.g. 64 = 4 x AVX-512) so that several independent accumulators hide
   /// the latency of the adds. f64 statistics use half of it.
   int64_t vectorLength = 64;
+  /// Outputs of at least this many bytes are written with streaming
+  /// (non-temporal) stores, which skip the read-for-ownership of each
+  /// destination line and keep the output from evicting the input rows; 0
+  /// always, negative never. Small outputs stay in cache for their reader.
+  int64_t streamingStoreMinBytes = kDefaultStreamingStoreMinBytes;
+  static constexpr int64_t kDefaultStreamingStoreMinBytes = 8 << 20;
 };
 
 /// The input viewed so that the lowering sees no groups and as few dims as

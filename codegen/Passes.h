@@ -3,6 +3,7 @@
 #ifndef NORMC_CODEGEN_PASSES_H
 #define NORMC_CODEGEN_PASSES_H
 
+#include "codegen/NormalizeToLoops.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -25,6 +26,11 @@ struct LowerToLLVMOptions : public PassPipelineOptions<LowerToLLVMOptions> {
       *this, "vector-length",
       llvm::cl::desc("Lanes of one f32 accumulator vector"),
       llvm::cl::init(64)};
+  PassOptions::Option<int64_t> streamingStoreMinBytes{
+      *this, "streaming-store-min-bytes",
+      llvm::cl::desc("Outputs of at least this many bytes use streaming "
+                     "stores when aligned (0 always, -1 never)"),
+      llvm::cl::init(LoopEmitOptions::kDefaultStreamingStoreMinBytes)};
   PassOptions::Option<bool> manifest{
       *this, "manifest", llvm::cl::desc("Embed the bundle manifest"),
       llvm::cl::init(false)};

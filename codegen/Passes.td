@@ -25,11 +25,17 @@ def NormFormKernels : Pass<"norm-form-kernels", "::mlir::ModuleOp"> {
     Option<"vectorLength", "vector-length", "int64_t", /*default=*/"64",
            "Lanes of one f32 accumulator vector (a multiple of the native "
            "vector width)">,
+    Option<"streamingStoreMinBytes", "streaming-store-min-bytes", "int64_t",
+           /*default=*/"8388608",
+           "Outputs (y, dx) of at least this many bytes are written with "
+           "streaming (non-temporal, x86) stores when aligned; 0 always, "
+           "-1 never">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
     "::mlir::vector::VectorDialect", "::mlir::func::FuncDialect",
+    "::mlir::LLVM::LLVMDialect",
   ];
 }
 

@@ -36,6 +36,7 @@ void norm::buildLowerToLLVMPipeline(OpPassManager &pm,
   //      element).
   NormFormKernelsOptions formOptions;
   formOptions.vectorLength = options.vectorLength;
+  formOptions.streamingStoreMinBytes = options.streamingStoreMinBytes;
   pm.addPass(createNormFormKernels(formOptions));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

@@ -11,8 +11,12 @@
 // CHECK: arith.extui %{{.*}} : vector<16xi16> to vector<16xi32>
 // CHECK: arith.shli
 // CHECK: arith.bitcast %{{.*}} : vector<16xi32> to vector<16xf32>
-// CHECK: arith.cmpf uno
-// CHECK: arith.select %{{.*}} : vector<16xi1>, vector<16xi16>
+// CHECK: %[[NAN:[a-z0-9_]+]] = arith.cmpf uno
+// NaN: the high half with the quiet bit set, chosen before the one narrowing.
+// CHECK: %[[QUIET:[a-z0-9_]+]] = arith.ori %{{.*}}, %{{.*}} : vector<16xi32>
+// CHECK: arith.select %[[NAN]], %[[QUIET]], %{{.*}} : vector<16xi1>, vector<16xi32>
+// CHECK: arith.shrui
+// CHECK: arith.trunci %{{.*}} : vector<16xi32> to vector<16xi16>
 // CHECK: vector.store %{{.*}}, %[[Y]]{{.*}} : memref<?x64xi16>, vector<16xi16>
 func.func @rms_bf16(%x: tensor<?x64xbf16>, %w: tensor<64xbf16>) -> (tensor<?x64xbf16>, tensor<?xf32>) {
   %y, %r = norm.rms_norm %x weight(%w) {eps = 1.0e-06 : f64} : (tensor<?x64xbf16>, tensor<64xbf16>) -> (tensor<?x64xbf16>, tensor<?xf32>)

@@ -11,11 +11,20 @@
 // CHECK:   %[[C0:[a-z0-9_]+]] = arith.muli %{{.*}}, %{{.*}} : index
 // CHECK:   %[[MASK:[a-z0-9_]+]] = vector.create_mask %{{.*}} : vector<16xi1>
 // CHECK:   vector.maskedload %[[X]][%{{.*}}, %[[C0]]], %[[MASK]]
-// Rows are accumulated in blocks (two nested loops) into per-lane sums.
+// Rows are accumulated in blocks (two nested loops) into per-lane sums: in
+// f64 for the mean, in f32 blocks added to f64 totals for the squares. No
+// lane is ever summed across (the only reduction is the test for an f32
+// square that overflowed, which redoes the item in f64).
 // CHECK:   scf.for {{.*}} -> (vector<16xf64>)
 // CHECK:     scf.for {{.*}} -> (vector<16xf64>)
 // CHECK:       vector.maskedload %[[X]]
-// CHECK-NOT: vector.reduction
+// CHECK:   scf.for {{.*}} -> (vector<16xf64>)
+// CHECK:     scf.for {{.*}} -> (vector<16xf32>)
+// CHECK:       vector.maskedload %[[X]]
+// CHECK:       math.fma {{.*}} : vector<16xf32>
+// CHECK-NOT: vector.reduction <add>
+// CHECK:   vector.reduction <or>
+// CHECK-NOT: vector.reduction <add>
 // CHECK:   vector.maskedstore %[[MEAN]][%[[C0]]], %[[MASK]]
 // CHECK:   vector.maskedstore %[[RSTD]][%[[C0]]], %[[MASK]]
 // Running statistics: (1 - m) * running + m * batch, unbiased variance.

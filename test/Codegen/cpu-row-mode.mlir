@@ -1,9 +1,11 @@
 // RUN: norm-opt %s -split-input-file --norm-form-kernels=vector-length=16 --canonicalize --cse | FileCheck %s
 
-// LayerNorm over rows of 100: one work item per row. Passes 1-2 read the row
-// as vectors into f64 accumulators (a masked tail for 100 = 6*16 + 4), the
-// statistics are stored once per row, and pass 3 writes each output element
-// with exactly one store.
+// LayerNorm over rows of 100: one work item per row. Pass 1 reads the row
+// as vectors into f64 accumulators (a masked tail for 100 = 6*16 + 4): the
+// mean must be exact where it is a small difference of large values. Pass 2
+// squares the deviations in f32 (fused) into f64 totals, and is redone in
+// f64 when an f32 square overflowed. The statistics are stored once per
+// row, and pass 3 writes each output element with exactly one store.
 
 // CHECK-LABEL: func.func private @__normc_ln_body
 // CHECK-SAME: (%[[X:[a-z0-9_]+]]: memref<?x100xf32>, %[[G:[a-z0-9_]+]]: memref<100xf32>, %[[B:[a-z0-9_]+]]: memref<100xf32>, %[[Y:[a-z0-9_]+]]: memref<?x100xf32>, %[[MEAN:[a-z0-9_]+]]: memref<?xf32>, %[[RSTD:[a-z0-9_]+]]: memref<?xf32>, %[[BEGIN:[a-z0-9_]+]]: index, %[[END:[a-z0-9_]+]]: index)
@@ -19,14 +21,23 @@
 // CHECK:   vector.constant_mask [4] : vector<16xi1>
 // CHECK:   vector.maskedload %[[X]]
 // CHECK:   vector.reduction <add>, %{{.*}} fastmath<reassoc> : vector<16xf64> into f64
-// Pass 2: sum of squared deviations from the mean (two-pass, no E[x^2]).
-// CHECK:   scf.for {{.*}} -> (vector<16xf64>)
+// Pass 2: sum of squared deviations from the mean (two-pass, no E[x^2]), in
+// f32, added to f64 totals.
+// CHECK:   scf.for {{.*}} -> (vector<16xf32>)
 // CHECK:     vector.load %[[X]]
-// CHECK:     arith.subf
-// CHECK:     arith.subf
-// CHECK:     arith.mulf
-// CHECK:     arith.addf
-// CHECK:   vector.reduction <add>
+// CHECK:     arith.subf {{.*}} : vector<16xf32>
+// CHECK:     arith.subf {{.*}} : vector<16xf32>
+// CHECK:     math.fma {{.*}} : vector<16xf32>
+// CHECK:   arith.extf {{.*}} : vector<16xf32> to vector<16xf64>
+// CHECK:   %[[SQUARES:[a-z0-9_]+]] = vector.reduction <add>
+// CHECK:   %[[FINITE:[a-z0-9_]+]] = arith.cmpf olt, %{{.*}}, %{{.*}} : f64
+// CHECK:   scf.if %[[FINITE]] -> (f64, f64) {
+// CHECK:     scf.yield %{{.*}}, %[[SQUARES]]
+// CHECK:   } else {
+// CHECK:     scf.for {{.*}} -> (vector<16xf64>)
+// CHECK:     scf.for {{.*}} -> (vector<16xf64>)
+// CHECK:       math.fma {{.*}} : vector<16xf64>
+// CHECK:   }
 // rstd = 1 / sqrt(var + eps), eps inside.
 // CHECK:   arith.addf %{{.*}}, %{{.*}} : f64
 // CHECK:   math.sqrt %{{.*}} : f64
@@ -59,10 +70,10 @@ func.func @ln(%x: tensor<?x100xf32>, %w: tensor<100xf32>, %b: tensor<100xf32>)
 // CHECK-LABEL: func.func private @__normc_rms_body
 // CHECK: scf.for
 // CHECK-NOT: memref.load
-// CHECK:   scf.for {{.*}} -> (vector<16xf64>)
-// CHECK:     %[[V:[a-z0-9_]+]] = arith.extf
-// CHECK-NEXT: %[[SQ:[a-z0-9_]+]] = arith.mulf %[[V]], %[[V]]
-// CHECK-NEXT: arith.addf %{{.*}}, %[[SQ]]
+// CHECK:   scf.for {{.*}} -> (vector<16xf32>)
+// CHECK:     %[[V:[a-z0-9_]+]] = vector.load
+// CHECK-NEXT: math.fma %[[V]], %[[V]], %{{.*}} : vector<16xf32>
+// CHECK:   scf.if
 // CHECK:   %[[MS:[a-z0-9_]+]] = arith.divf
 // CHECK:   %[[ROOT:[a-z0-9_]+]] = math.sqrt %[[MS]]
 // CHECK:   arith.addf %[[ROOT]], %{{.*}} : f64

@@ -39,15 +39,18 @@
 // CHECK:   %[[P3:[a-z0-9_]+]] = vector.shuffle %[[T]], %[[T]] [3, 7, 11, 15]
 // CHECK:   %[[S:[a-z0-9_]+]] = arith.addf %[[S012]], %[[P3]] : vector<4xf64>
 // CHECK:   %[[D:[a-z0-9_]+]] = arith.divf %[[S]], %{{.*}} : vector<4xf64>
-// CHECK:   %[[DL:[a-z0-9_]+]] = vector.shuffle %[[D]], %[[D]] [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]
-// Pass 2: squared deviations from the group's mean, reduced the same way.
-// CHECK:   scf.for {{.*}} -> (vector<16xf64>) {
+// CHECK:   %[[D32:[a-z0-9_]+]] = arith.truncf %[[D]] : vector<4xf64> to vector<4xf32>
+// Pass 2: squared deviations from the group's mean in f32 (the shift and
+// the mean's offset spread in f32), reduced the same way in f64.
+// CHECK:   %[[DL32:[a-z0-9_]+]] = vector.shuffle %[[D32]], %[[D32]] [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3] : vector<4xf32>
+// CHECK:   scf.for {{.*}} -> (vector<16xf32>) {
 // CHECK:     vector.load %[[XC]]
-// CHECK:     arith.subf %{{.*}}, %[[SHIFT]] : vector<16xf64>
-// CHECK:     arith.subf %{{.*}}, %[[DL]] : vector<16xf64>
-// CHECK:     arith.mulf
+// CHECK:     arith.subf
+// CHECK:     arith.subf %{{.*}}, %[[DL32]] : vector<16xf32>
+// CHECK:     math.fma
 // CHECK:   }
-// CHECK-NOT: vector.reduction
+// CHECK:   arith.extf %{{.*}} : vector<16xf32> to vector<16xf64>
+// CHECK-NOT: vector.reduction <add>
 // CHECK-COUNT-4: vector.shuffle %{{.*}} : vector<16xf64>, vector<16xf64>
 // CHECK:   math.sqrt %{{.*}} : vector<4xf64>
 // One statistic per group: 4 groups stored at once.
@@ -158,7 +161,7 @@ func.func @gnb(%dy: tensor<?x9x32xf32>, %x: tensor<?x9x32xf32>, %g: tensor<32xf3
 // CHECK:   vector.create_mask %{{.*}} : vector<5xi1>
 // CHECK:   vector.maskedload %[[XC]]
 // CHECK:   vector.shuffle %{{.*}} [0, 3, 6, 9, 12] : vector<16xf64>, vector<16xf64>
-// CHECK-NOT: vector.reduction
+// CHECK-NOT: vector.reduction <add>
 
 // CHECK-LABEL: func.func private @__normc_ln3_workcount
 // CHECK: arith.ceildivui %{{.*}}, %c5 : index

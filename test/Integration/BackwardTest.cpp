@@ -113,24 +113,24 @@ struct Case {
 /// The kernel's buffers in argument order: dy, x, [gamma], [mean], rstd or
 /// var, then dx, [dgamma], [dbeta]; and a workspace after them.
 struct KernelCall {
-  std::vector<std::vector<uint8_t>> buffers;
+  std::vector<AlignedBytes> buffers;
   size_t firstOutput = 0;
   std::vector<void *> pointers;
 
   explicit KernelCall(const Case &k) {
     const Config &c = k.config;
-    buffers.push_back(storeAs(c.dtype, k.dy));
-    buffers.push_back(storeAs(c.dtype, k.x));
+    buffers.push_back(toAligned(storeAs(c.dtype, k.dy)));
+    buffers.push_back(toAligned(storeAs(c.dtype, k.x)));
     if (k.desc.hasGamma)
-      buffers.push_back(storeAs(c.dtype, k.gamma));
+      buffers.push_back(toAligned(storeAs(c.dtype, k.gamma)));
     if (c.op == Op::BatchNormInfer) {
-      buffers.push_back(storeAs(k.stat, k.runMean));
-      buffers.push_back(storeAs(k.stat, k.runVar));
+      buffers.push_back(toAligned(storeAs(k.stat, k.runMean)));
+      buffers.push_back(toAligned(storeAs(k.stat, k.runVar)));
     } else {
       // What a forward kernel saved: the statistics rounded to f32.
       if (k.desc.center)
-        buffers.push_back(storeAs(k.stat, k.forward.mean));
-      buffers.push_back(storeAs(k.stat, k.forward.rstd));
+        buffers.push_back(toAligned(storeAs(k.stat, k.forward.mean)));
+      buffers.push_back(toAligned(storeAs(k.stat, k.forward.rstd)));
     }
     firstOutput = buffers.size();
     size_t bytes = dtypeSize(c.dtype);
@@ -279,12 +279,12 @@ TEST_P(Backward, DeterministicAcrossRunsAndThreads) {
   Case k(c, shape, 3, /*adversarial=*/false);
   std::vector<int64_t> dims = dynamicDims(c, shape);
   int64_t bytes = kernel.workspace(dims.data());
-  std::vector<std::vector<uint8_t>> first;
+  std::vector<AlignedBytes> first;
   for (int splits : {1, 1, 2, 3}) {
     KernelCall call(k);
     ASSERT_EQ(call.run(kernel.entry, kernel.finalize, bytes, dims, splits), 0);
-    std::vector<std::vector<uint8_t>> outputs(
-        call.buffers.begin() + call.firstOutput, call.buffers.end());
+    std::vector<AlignedBytes> outputs(call.buffers.begin() + call.firstOutput,
+                                      call.buffers.end());
     if (first.empty()) {
       first = outputs;
       continue;

@@ -93,16 +93,16 @@ TEST_P(Forward, MatchesFloat64Reference) {
     ASSERT_TRUE(ref.ok()) << ref.error;
 
     // Buffers in the kernel's argument order: spec inputs, then results.
-    std::vector<std::vector<uint8_t>> buffers;
-    buffers.push_back(storeAs(c.dtype, x));
+    std::vector<AlignedBytes> buffers;
+    buffers.push_back(toAligned(storeAs(c.dtype, x)));
     if (c.affine) {
-      buffers.push_back(storeAs(c.dtype, gamma));
+      buffers.push_back(toAligned(storeAs(c.dtype, gamma)));
       if (c.op != Op::RMSNorm)
-        buffers.push_back(storeAs(c.dtype, beta));
+        buffers.push_back(toAligned(storeAs(c.dtype, beta)));
     }
     if (c.op == Op::BatchNormTrain || c.op == Op::BatchNormInfer) {
-      buffers.push_back(storeAs(stat, runMean));
-      buffers.push_back(storeAs(stat, runVar));
+      buffers.push_back(toAligned(storeAs(stat, runMean)));
+      buffers.push_back(toAligned(storeAs(stat, runVar)));
     }
     struct Out {
       DType dtype;

@@ -10,8 +10,11 @@
 #ifndef NORMC_TEST_INTEGRATION_KERNELBUNDLE_H
 #define NORMC_TEST_INTEGRATION_KERNELBUNDLE_H
 
+#include <cstddef>
 #include <cstdint>
+#include <new>
 #include <string>
+#include <vector>
 
 namespace normc::test {
 
@@ -43,6 +46,31 @@ private:
   void *handle = nullptr;
   std::string message;
 };
+
+/// Buffers aligned to a cache line, as framework allocators give them: the
+/// kernels' streaming-store path needs aligned outputs (the forward and
+/// backward test bundles are compiled with --streaming-stores=always).
+template <class T> struct CacheLineAllocator {
+  using value_type = T;
+  static constexpr std::align_val_t kAlignment{64};
+  CacheLineAllocator() = default;
+  template <class U> CacheLineAllocator(const CacheLineAllocator<U> &) {}
+  T *allocate(size_t n) {
+    return static_cast<T *>(::operator new(n * sizeof(T), kAlignment));
+  }
+  void deallocate(T *p, size_t) { ::operator delete(p, kAlignment); }
+  template <class U> bool operator==(const CacheLineAllocator<U> &) const {
+    return true;
+  }
+  template <class U> bool operator!=(const CacheLineAllocator<U> &) const {
+    return false;
+  }
+};
+using AlignedBytes = std::vector<uint8_t, CacheLineAllocator<uint8_t>>;
+
+inline AlignedBytes toAligned(const std::vector<uint8_t> &bytes) {
+  return AlignedBytes(bytes.begin(), bytes.end());
+}
 
 /// Test executables that generate their spec are called once at build time
 /// with `--write-spec FILE`; returns true (after writing) in that case.

@@ -67,6 +67,12 @@ cl::opt<std::string> targetCpu(
     cl::desc("host (default), x86-64-v3 (AVX2), x86-64-v4 (AVX-512) or an "
              "LLVM x86 CPU name"),
     cl::init("host"), cl::cat(category));
+cl::opt<std::string> streamingStores(
+    "streaming-stores",
+    cl::desc("auto (default): outputs of 8 MiB or more are written with "
+             "non-temporal stores when aligned; always; never; or a size "
+             "in bytes from which auto applies"),
+    cl::init("auto"), cl::cat(category));
 cl::list<std::string>
     gpuArchs("gpu-arch",
              cl::desc("also compile GPU kernels (PTX) for these NVIDIA "
@@ -271,6 +277,18 @@ int run(MLIRContext &context) {
   norm::LowerToLLVMOptions lowerOptions;
   lowerOptions.vectorLength = norm::chooseVectorLength(*machine);
   lowerOptions.manifest = emit == Emit::Shared;
+  if (streamingStores == "always")
+    lowerOptions.streamingStoreMinBytes = 0;
+  else if (streamingStores == "never")
+    lowerOptions.streamingStoreMinBytes = -1;
+  else if (streamingStores != "auto") {
+    int64_t bytes;
+    if (llvm::StringRef(streamingStores).getAsInteger(10, bytes) || bytes < 0)
+      return fail("--streaming-stores: expected auto, always, never or a "
+                  "size in bytes, got '" +
+                  streamingStores + "'");
+    lowerOptions.streamingStoreMinBytes = bytes;
+  }
   norm::buildLowerToLLVMPipeline(pm, lowerOptions);
   if (failed(pm.run(*module)))
     return 1;
