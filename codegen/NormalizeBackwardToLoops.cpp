@@ -20,10 +20,10 @@
 //           partial dgamma += dy * (xhat - c), partial dbeta += dy
 //
 // Everything is computed in f64 and rounded once on store. Work items are
-// chunks of statistics (16 statistics or more each, kMaxBackwardChunks at
-// most, fixed by the sizes);
-// each owns a slice of the workspace for its dgamma/dbeta partial sums, and
-// the finalize step adds the slices in chunk order. No atomics, and the
+// chunks of statistics (16 statistics or 2^18 elements or more each,
+// kMaxBackwardChunks at most, fixed by the sizes); each owns a slice of the
+// workspace for its dgamma/dbeta partial sums, and the finalize step adds
+// the slices in chunk order. No atomics, and the
 // result does not depend on how chunks are spread over threads.
 //
 //===----------------------------------------------------------------------===//
@@ -42,14 +42,24 @@ using namespace mlir;
 using namespace mlir::norm;
 using namespace mlir::norm::detail;
 
-/// Chunks of at least kMinItemsPerChunk items, at most kMaxBackwardChunks:
-/// small inputs do not pay for clearing and adding 64 partial slices.
-static Value chunkCount(ImplicitLocOpBuilder &b, Value items) {
+/// Chunks of at least 16 items, or fewer items (down to 1) of at least 2^18
+/// elements together, and at most kMaxBackwardChunks: small inputs do not
+/// pay for clearing and adding 64 partial slices, and a few long rows (8 of
+/// 65536) still make more than one chunk for the threads to share. Depends
+/// on the sizes only.
+static Value chunkCount(ImplicitLocOpBuilder &b, Value items, Value elements) {
   constexpr int64_t kMinItemsPerChunk = 16;
-  Value chunks = b.createOrFold<arith::CeilDivUIOp>(
-      items, arith::ConstantIndexOp::create(b, kMinItemsPerChunk));
-  return b.createOrFold<arith::MinUIOp>(
-      chunks, arith::ConstantIndexOp::create(b, kMaxBackwardChunks));
+  constexpr int64_t kMinChunkElements = 1 << 18;
+  auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
+  Value one = c(1);
+  Value perItem = b.createOrFold<arith::CeilDivUIOp>(
+      elements, b.createOrFold<arith::MaxUIOp>(items, one));
+  Value minItems = b.createOrFold<arith::MinUIOp>(
+      c(kMinItemsPerChunk),
+      b.createOrFold<arith::CeilDivUIOp>(
+          c(kMinChunkElements), b.createOrFold<arith::MaxUIOp>(perItem, one)));
+  Value chunks = b.createOrFold<arith::CeilDivUIOp>(items, minItems);
+  return b.createOrFold<arith::MinUIOp>(chunks, c(kMaxBackwardChunks));
 }
 
 Value norm::emitBackwardChunkCount(ImplicitLocOpBuilder &b,
@@ -58,7 +68,10 @@ Value norm::emitBackwardChunkCount(ImplicitLocOpBuilder &b,
                                    const LoopEmitOptions &options) {
   // Backward computes in f64: its work items use the f64 vector length.
   Value items = emitWorkItemCount(b, desc, b.getF64Type(), inputSizes, options);
-  return chunkCount(b, items);
+  Value elements = arith::ConstantIndexOp::create(b, 1);
+  for (Value size : inputSizes)
+    elements = b.createOrFold<arith::MulIOp>(elements, size);
+  return chunkCount(b, items, elements);
 }
 
 /// Elements of gamma: the input sizes at the affine dims.
@@ -267,12 +280,10 @@ void BackwardEmitter::processItem() {
           Value g = gOf(loadInput(dy, indices, mask), indices, mask);
           SmallVector<Value> next(accs);
           next[0] = arith::AddFOp::create(b, accs[0], g);
-          next[1] = arith::AddFOp::create(b, accs[1],
-                                          arith::MulFOp::create(b, g, xhat));
+          next[1] = math::FmaOp::create(b, g, xhat, accs[1]);
           if (desc.center)
             next[2] = arith::AddFOp::create(b, accs[2], xhat);
-          next[3] = arith::AddFOp::create(b, accs[3],
-                                          arith::MulFOp::create(b, xhat, xhat));
+          next[3] = math::FmaOp::create(b, xhat, xhat, accs[3]);
           return next;
         });
     Value m = splatStat(reductionCount);
@@ -319,18 +330,29 @@ void BackwardEmitter::processItem() {
     }
   }
 
-  // Pass B: dx, and this chunk's dgamma/dbeta partials.
-  Value cVec = toVector(c), mgVec = toVector(mg), mgxVec = toVector(mgx),
-        kVec = toVector(k), ratioVec = toVector(ratio),
-        rstdExactVec = toVector(rstdExact);
+  // Pass B: dx, and this chunk's dgamma/dbeta partials, with the per-item
+  // factors folded so that each element costs few f64 operations:
+  //   xhat = (x - mean') * (rstd' * ratio) - c * ratio
+  //   dx   = rstd * (g - mg) - (k * mgx) * xhat
+  Value mgVec = toVector(mg), rstdExactVec = toVector(rstdExact);
+  Value xhatScaleVec = toVector(arith::MulFOp::create(b, rstdOverScale, ratio));
+  Value negCVec =
+      toVector(arith::NegFOp::create(b, arith::MulFOp::create(b, c, ratio)));
+  Value negKMgxVec =
+      toVector(arith::NegFOp::create(b, arith::MulFOp::create(b, k, mgx)));
+  auto exactXhatOf = [&](ArrayRef<Value> indices, Value mask) -> Value {
+    Value x = loadInput(buf.input, indices, mask);
+    if (scaleVec)
+      x = arith::MulFOp::create(b, x, scaleVec);
+    return math::FmaOp::create(b, arith::SubFOp::create(b, x, meanVec),
+                               xhatScaleVec, negCVec);
+  };
   withStreamingStores(streaming, [&]() {
     forEachVector(
         keptIndices, 0, {},
         [&](ArrayRef<Value> indices, Value mask, ValueRange) {
           Value dyVec = loadInput(dy, indices, mask);
-          Value xhat = arith::MulFOp::create(
-              b, arith::SubFOp::create(b, xhatOf(indices, mask), cVec),
-              ratioVec);
+          Value xhat = exactXhatOf(indices, mask);
           if (wantDx) {
             Value g = gOf(dyVec, indices, mask);
             Value result;
@@ -339,10 +361,9 @@ void BackwardEmitter::processItem() {
             } else {
               Value centered =
                   desc.center ? (Value)arith::SubFOp::create(b, g, mgVec) : g;
-              result = arith::SubFOp::create(
-                  b, arith::MulFOp::create(b, rstdExactVec, centered),
-                  arith::MulFOp::create(
-                      b, kVec, arith::MulFOp::create(b, xhat, mgxVec)));
+              result = math::FmaOp::create(
+                  b, negKMgxVec, xhat,
+                  arith::MulFOp::create(b, rstdExactVec, centered));
             }
             storeOutput(result, indices, mask);
           }
@@ -360,7 +381,10 @@ void BackwardEmitter::emitChunks(const NormBackwardBuffers &buffers,
                                  Value begin, Value end) {
   setup(buffers);
   Value items = itemCount();
-  Value chunks = chunkCount(b, items);
+  Value elements = indexConstant(1);
+  for (Value size : sizes)
+    elements = b.createOrFold<arith::MulIOp>(elements, size);
+  Value chunks = chunkCount(b, items, elements);
   Value perChunk = b.createOrFold<arith::MulIOp>(
       gammaCount, indexConstant(std::max<int64_t>(numPartials, 1)));
   // dx is written with streaming stores when large (see LoopEmitOptions).

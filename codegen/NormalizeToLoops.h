@@ -121,7 +121,8 @@ struct NormBackwardBuffers {
 };
 
 /// Work items of a backward kernel are chunks of statistics (at least 16
-/// statistics each, at most kMaxBackwardChunks chunks); their number
+/// statistics each, or at least 2^18 elements, at most kMaxBackwardChunks
+/// chunks); their number
 /// depends on the sizes only (never on the thread count), so every chunk
 /// sums its part of dgamma/dbeta in a fixed order and the finalize step adds
 /// the chunks in a fixed order: results are bitwise identical for any

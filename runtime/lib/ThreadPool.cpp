@@ -12,6 +12,7 @@
 #include "Error.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <sched.h>
@@ -31,6 +32,27 @@ std::vector<int> allowedCpus() {
     if (CPU_ISSET(cpu, &set))
       cpus.push_back(cpu);
   return cpus;
+}
+
+/// How long an idle thread polls for work (a worker) or for the other
+/// chunks of its job (the submitter) before blocking: about the time of a
+/// futex wake-up round trip on a loaded machine, so that back-to-back runs
+/// of small kernels keep their threads awake; a blocked thread costs
+/// nothing.
+constexpr std::chrono::microseconds kSpinTime{50};
+
+template <class Ready> bool spinUntil(Ready ready) {
+  auto deadline = std::chrono::steady_clock::now() + kSpinTime;
+  do {
+    for (int i = 0; i < 64; ++i) {
+      if (ready())
+        return true;
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+  } while (std::chrono::steady_clock::now() < deadline);
+  return ready();
 }
 
 } // namespace
@@ -81,6 +103,11 @@ void *ThreadPool::workerMain(void *pool) {
 void ThreadPool::workerLoop() {
   std::unique_lock<std::mutex> lock(mutex);
   while (true) {
+    if (queue.empty() && !stopping) {
+      lock.unlock();
+      spinUntil([this] { return queued.load(std::memory_order_acquire) > 0; });
+      lock.lock();
+    }
     workAvailable.wait(lock, [this] { return stopping || !queue.empty(); });
     if (queue.empty())
       return; // stopping with nothing left to do
@@ -92,8 +119,10 @@ void ThreadPool::workerLoop() {
 
 int64_t ThreadPool::claimChunk(Job &job) {
   int64_t chunk = job.nextChunk++;
-  if (job.nextChunk == job.numChunks)
+  if (job.nextChunk == job.numChunks) {
     queue.erase(std::find(queue.begin(), queue.end(), &job));
+    queued.store(queue.size(), std::memory_order_release);
+  }
   return chunk;
 }
 
@@ -112,8 +141,10 @@ void ThreadPool::runChunk(Job &job, int64_t chunk,
 
   if (code != 0 && (job.failure.code == 0 || begin < job.failure.begin))
     job.failure = ChunkFailure{code, begin, end};
-  if (++job.doneChunks == job.numChunks)
+  if (++job.doneChunks == job.numChunks) {
+    job.finished.store(true, std::memory_order_release);
     jobDone.notify_all();
+  }
 }
 
 ChunkFailure ThreadPool::parallelFor(int64_t numItems, int64_t maxChunks,
@@ -130,6 +161,7 @@ ChunkFailure ThreadPool::parallelFor(int64_t numItems, int64_t maxChunks,
   std::unique_lock<std::mutex> lock(mutex);
   if (job.numChunks > 1 && !workers.empty()) {
     queue.push_back(&job);
+    queued.store(queue.size(), std::memory_order_release);
     if (job.numChunks == 2)
       workAvailable.notify_one();
     else
@@ -142,6 +174,14 @@ ChunkFailure ThreadPool::parallelFor(int64_t numItems, int64_t maxChunks,
     while (job.nextChunk < job.numChunks)
       runChunk(job, job.nextChunk++, lock);
   }
+  if (job.doneChunks != job.numChunks) {
+    // The other chunks are running on workers: poll before sleeping.
+    lock.unlock();
+    spinUntil([&job] { return job.finished.load(std::memory_order_acquire); });
+    lock.lock();
+  }
+  // Under the mutex: the last worker is done with the job once it has
+  // released it after recording its chunk.
   jobDone.wait(lock, [&job] { return job.doneChunks == job.numChunks; });
   return job.failure;
 }

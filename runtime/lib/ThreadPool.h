@@ -13,6 +13,7 @@
 
 #include "normc/runtime.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -62,7 +63,9 @@ private:
     int64_t numChunks;
     int64_t nextChunk = 0;  ///< Guarded by the pool mutex.
     int64_t doneChunks = 0; ///< Guarded by the pool mutex.
-    ChunkFailure failure;   ///< Guarded by the pool mutex.
+    /// doneChunks == numChunks, readable without the mutex (spinning).
+    std::atomic<bool> finished{false};
+    ChunkFailure failure; ///< Guarded by the pool mutex.
   };
 
   static void *workerMain(void *pool);
@@ -77,6 +80,10 @@ private:
   std::condition_variable workAvailable;
   std::condition_variable jobDone;
   std::deque<Job *> queue;
+  /// queue.size(), readable without the mutex: idle workers spin on it for
+  /// a while before sleeping, so that the short kernels of small shapes do
+  /// not pay a futex wake-up per run.
+  std::atomic<size_t> queued{0};
   bool stopping = false;
   std::vector<pthread_t> workers;
 };

@@ -69,3 +69,28 @@ func.func @bnb(%dy: tensor<4x16x32xf32>, %x: tensor<4x16x32xf32>, %m: tensor<16x
       : (tensor<4x16x32xf32>, tensor<4x16x32xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<4x16x32xf32>
   return %dx : tensor<4x16x32xf32>
 }
+
+// -----
+
+// Chunks hold at least 16 rows, or fewer long rows of at least 2^18 elements
+// together: 8 rows of 65536 make 2 chunks (both threads of a 2-core machine
+// get one) where 16 rows per chunk would leave one; 64 rows of 768 make 4.
+
+// CHECK-LABEL: func.func private @__normc_long_rows_workcount
+// CHECK-NEXT: %[[TWO:[a-z0-9_]+]] = arith.constant 2 : i64
+// CHECK-NEXT: return %[[TWO]]
+// CHECK-LABEL: func.func private @__normc_short_rows_workcount
+// CHECK-NEXT: %[[FOUR:[a-z0-9_]+]] = arith.constant 4 : i64
+// CHECK-NEXT: return %[[FOUR]]
+func.func @long_rows(%dy: tensor<8x65536xf32>, %x: tensor<8x65536xf32>, %g: tensor<65536xf32>, %r: tensor<8xf32>)
+    -> (tensor<8x65536xf32>, tensor<65536xf32>) {
+  %dx, %dg = norm.normalize_backward %dy, %x gamma(%g) rstd(%r) reduce [1] eps(1.0e-05, inside) affine [1] {grad_input, grad_weight}
+      : (tensor<8x65536xf32>, tensor<8x65536xf32>, tensor<65536xf32>, tensor<8xf32>) -> (tensor<8x65536xf32>, tensor<65536xf32>)
+  return %dx, %dg : tensor<8x65536xf32>, tensor<65536xf32>
+}
+func.func @short_rows(%dy: tensor<64x768xf32>, %x: tensor<64x768xf32>, %g: tensor<768xf32>, %r: tensor<64xf32>)
+    -> (tensor<64x768xf32>, tensor<768xf32>) {
+  %dx, %dg = norm.normalize_backward %dy, %x gamma(%g) rstd(%r) reduce [1] eps(1.0e-05, inside) affine [1] {grad_input, grad_weight}
+      : (tensor<64x768xf32>, tensor<64x768xf32>, tensor<768xf32>, tensor<64xf32>) -> (tensor<64x768xf32>, tensor<768xf32>)
+  return %dx, %dg : tensor<64x768xf32>, tensor<768xf32>
+}
