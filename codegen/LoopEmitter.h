@@ -147,6 +147,11 @@ protected:
                                      Type deviation = Type());
   /// Whether pass 2 may square and sum in f32 (see accumulate).
   bool canSquareInF32() const;
+  /// Whether the current item's data is too large to stay in cache between
+  /// passes (LoopEmitOptions::onePassMinBytes); null when never.
+  Value itemExceedsCache();
+  /// Passes 1-2 as one pass of shifted sums (see its comment).
+  std::pair<Value, Value> accumulateOnePass(Value shift);
   ItemStats computeStats();
   ItemStats givenStats();
   void normalize(const ItemStats &stats);
@@ -164,7 +169,8 @@ protected:
   int64_t statLanes = 1; // statistics per vector: vl / segment (lane mode)
   Type elementType, storageType, wideType;
   VectorType accVector;
-  Value reductionCount; // M, in the wide type
+  Value reductionCount;  // M, in the wide type
+  Value reducedElements; // M, as an index
   // Per work item.
   SmallVector<Value> keptIndices; // input indices; reduced dims unset
   SmallVector<Value> statIndices;

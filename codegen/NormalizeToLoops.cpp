@@ -800,6 +800,63 @@ std::pair<Value, Value> LoopEmitter::accumulate(Type acc, Value scale,
   return {offset, reduce(squares)};
 }
 
+/// Longest statistic accumulateOnePass is used for (see its bound).
+static constexpr int64_t kMaxOnePassElements = 1 << 18;
+
+Value LoopEmitter::itemExceedsCache() {
+  // f64 data keeps two passes (its shifted sums would not be exact).
+  if (accType.isF64() || options.onePassMinBytes < 0)
+    return Value();
+  Value lanes = indexConstant(1);
+  if (lane)
+    lanes = b.createOrFold<arith::MinUIOp>(indexConstant(vl), sizes.back());
+  Value bytes = b.createOrFold<arith::MulIOp>(
+      b.createOrFold<arith::MulIOp>(reducedElements, lanes),
+      indexConstant(storageType.getIntOrFloatBitWidth() / 8));
+  Value large = b.createOrFold<arith::CmpIOp>(
+      arith::CmpIPredicate::uge, bytes, indexConstant(options.onePassMinBytes));
+  // The error bound of accumulateOnePass grows with M^2: beyond 2^18 it
+  // could pass f32 precision, so longer statistics keep two passes.
+  Value bounded =
+      b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::ule, reducedElements,
+                                    indexConstant(kMaxOnePassElements));
+  Value chosen = b.createOrFold<arith::AndIOp>(large, bounded);
+  if (matchPattern(chosen, m_Zero()))
+    return Value();
+  return chosen;
+}
+
+/// Statistics from one pass: sum(d) and sum(d^2) with d = x - x0 in f64,
+/// then squares = sum(d^2) - sum(d)^2 / M. For f32/f16/bf16 data d and d^2
+/// are exact in f64 (24-bit significands), so only the blocked f64 sums
+/// round, each by at most g = (32 + M/32) 2^-53 relative; the subtraction
+/// amplifies that by at most 1 + (mean - x0)^2 / var <= M (x0 is one of the
+/// M samples), so the variance is within 3 g M relative: below 7.1e-7 for
+/// M <= 2^18 (kMaxOnePassElements), half f32's tolerance, even for a first
+/// element that is the lone outlier; on ordinary data near 1e-13.
+std::pair<Value, Value> LoopEmitter::accumulateOnePass(Value shift) {
+  Value shiftVec = toVector(shift);
+  Value zero = constant(VectorType::get({vl}, wideType), 0.0);
+  SmallVector<Value> sums = forEachVector(
+      keptIndices, 0, {zero, zero},
+      [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
+        Value x = loadInput(buf.input, indices, mask, wideType);
+        Value d = arith::SubFOp::create(b, x, shiftVec);
+        if (mask && !lane)
+          d = arith::SelectOp::create(b, mask, d, zero);
+        return SmallVector<Value>{addTerm(accs[0], d), addSquare(accs[1], d)};
+      });
+  Value m = splatStat(reductionCount);
+  Value sum = reduce(sums[0]);
+  Value offset = arith::DivFOp::create(b, sum, m);
+  Value squares = arith::MaximumFOp::create(
+      b,
+      arith::SubFOp::create(b, reduce(sums[1]),
+                            arith::MulFOp::create(b, sum, offset)),
+      constant(statType(wideType), 0.0));
+  return {offset, squares};
+}
+
 bool LoopEmitter::canSquareInF32() const {
   // f32 partial sums of squares lose relative precision below 2^-100
   // (subnormals); such variances only matter next to an eps below 2^-64.
@@ -826,15 +883,17 @@ ItemStats LoopEmitter::computeStats() {
   Value x0W = castFloat(x0, wideType);
   Value one = constant(statW, 1.0);
 
-  // Pass 1 sums x - x0 in f64: the mean must be exact to f32 precision
+  // Two passes where the item stays in cache. Pass 1 sums x - x0 in f64: the
+  // mean must be exact to f32 precision
   // even where it is a small difference of large values (mixed-sign rows
   // near the type's maximum), which no f32 sum achieves. Pass 2 squares in
   // f32 where that is accurate (canSquareInF32) and is redone in f64 when
   // an f32 square overflowed (|x - mean| beyond 2^64) or the data holds
   // inf/NaN. f64 sums hold the squares of any f32/f16/bf16 value; f64 data
   // can still overflow: it is then redone scaled by an exact power of two.
-  Value offset, squares;
-  if (canSquareInF32()) {
+  auto twoPass = [&]() -> std::pair<Value, Value> {
+    if (!canSquareInF32())
+      return accumulate(wideType, one, x0W);
     auto [fastOffset, fastSquares] =
         accumulate(wideType, one, x0W, b.getF32Type());
     Value badStats = isNonFinite(fastSquares);
@@ -850,10 +909,28 @@ ItemStats LoopEmitter::computeStats() {
         [&]() -> SmallVector<Value> {
           return {fastOffset, fastSquares};
         });
+    return {chosen[0], chosen[1]};
+  };
+  // Items too large for the cache (BatchNorm over N*H*W) would read x from
+  // memory in each of passes 1, 2 and 3: their statistics come from one
+  // pass instead (accumulateOnePass).
+  Value offset, squares;
+  Value large = itemExceedsCache();
+  if (large) {
+    SmallVector<Value> chosen = buildIf(
+        large, TypeRange{statW, statW},
+        [&]() -> SmallVector<Value> {
+          auto [o, q] = accumulateOnePass(x0W);
+          return {o, q};
+        },
+        [&]() -> SmallVector<Value> {
+          auto [o, q] = twoPass();
+          return {o, q};
+        });
     offset = chosen[0];
     squares = chosen[1];
   } else {
-    std::tie(offset, squares) = accumulate(wideType, one, x0W);
+    std::tie(offset, squares) = twoPass();
   }
   Value scaleW = one, offsetW = offset, squaresW = squares;
   bool wideData = accType.isF64();
@@ -1084,6 +1161,7 @@ void LoopEmitter::prepare(Type dataType, Type storage, Value canonicalInput) {
   for (int64_t dim = 0; dim < (int64_t)layout.dims.size(); ++dim)
     sizes.push_back(b.createOrFold<memref::DimOp>(canonicalInput, dim));
   Value count = countReduced(b, layout, sizes);
+  reducedElements = count;
   reductionCount = arith::UIToFPOp::create(
       b, wideType, arith::IndexCastUIOp::create(b, b.getI64Type(), count));
 }

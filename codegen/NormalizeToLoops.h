@@ -35,6 +35,11 @@ struct LoopEmitOptions {
   /// always, negative never. Small outputs stay in cache for their reader.
   int64_t streamingStoreMinBytes = kDefaultStreamingStoreMinBytes;
   static constexpr int64_t kDefaultStreamingStoreMinBytes = 8 << 20;
+  /// Work items whose data (f32/f16/bf16) takes at least this many bytes
+  /// get their statistics from one pass of shifted f64 sums instead of two
+  /// passes, which would read it from memory twice; negative never. Half
+  /// of a typical per-core L2.
+  int64_t onePassMinBytes = 512 << 10;
 };
 
 /// The input viewed so that the lowering sees no groups and as few dims as

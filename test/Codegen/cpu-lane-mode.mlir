@@ -11,10 +11,26 @@
 // CHECK:   %[[C0:[a-z0-9_]+]] = arith.muli %{{.*}}, %{{.*}} : index
 // CHECK:   %[[MASK:[a-z0-9_]+]] = vector.create_mask %{{.*}} : vector<16xi1>
 // CHECK:   vector.maskedload %[[X]][%{{.*}}, %[[C0]]], %[[MASK]]
-// Rows are accumulated in blocks (two nested loops) into per-lane sums: in
-// f64 for the mean, in f32 blocks added to f64 totals for the squares. No
-// lane is ever summed across (the only reduction is the test for an f32
-// square that overflowed, which redoes the item in f64).
+// An item of 16 channels over N*H*W rows of at least 512 KiB (dynamic here:
+// decided per item) would not stay in cache between passes: its statistics
+// come from one pass of shifted sums, sum(d) and sum(d^2) in f64, in blocks,
+// as long as its error bound allows (at most 2^18 rows).
+// CHECK:   %[[BYTES:[a-z0-9_]+]] = arith.muli %{{.*}}, %c64 : index
+// CHECK:   %[[LARGE:[a-z0-9_]+]] = arith.cmpi uge, %[[BYTES]], %c524288 : index
+// CHECK:   %[[BOUNDED:[a-z0-9_]+]] = arith.cmpi ule, %{{.*}}, %c262144 : index
+// CHECK:   %[[ONEPASS:[a-z0-9_]+]] = arith.andi %[[LARGE]], %[[BOUNDED]] : i1
+// CHECK:   scf.if %[[ONEPASS]] -> (vector<16xf64>, vector<16xf64>) {
+// CHECK:     scf.for {{.*}} -> (vector<16xf64>, vector<16xf64>)
+// CHECK:       scf.for {{.*}} -> (vector<16xf64>, vector<16xf64>)
+// CHECK:         vector.maskedload %[[X]]
+// CHECK:         arith.addf
+// CHECK:         math.fma {{.*}} : vector<16xf64>
+// CHECK:   } else {
+// Otherwise two passes over the cached rows, in blocks (two nested loops)
+// into per-lane sums: in f64 for the mean, in f32 blocks added to f64
+// totals for the squares. No lane is ever summed across (the only
+// reduction is the test for an f32 square that overflowed, which redoes the
+// item in f64).
 // CHECK:   scf.for {{.*}} -> (vector<16xf64>)
 // CHECK:     scf.for {{.*}} -> (vector<16xf64>)
 // CHECK:       vector.maskedload %[[X]]
