@@ -73,6 +73,9 @@ if [ ! -f "$OUT/cmake/build.ninja" ]; then
 fi
 ninja -C "$OUT/cmake" -j1 >>"$LOG" 2>&1 || { log "build failed (see $LOG)"; exit 1; }
 
+# Bundles are cached by name only: compile them afresh with this normc.
+rm -rf "$OUT/kernels"
+
 # ---- environment (shared/docs/benchmarking.md)
 export OMP_PROC_BIND=close OMP_PLACES=cores GOMP_SPINCOUNT=10000
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
