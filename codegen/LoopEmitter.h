@@ -143,6 +143,9 @@ protected:
   Value reduce(Value acc);
   /// Per statistic: whether it is inf or NaN.
   Value isNonFinite(Value stat);
+  /// Whether a per-statistic condition holds for any statistic of the item
+  /// (an i1, or a vector of them in lane mode).
+  Value anyStatistic(Value perStatistic);
   std::pair<Value, Value> accumulate(Type acc, Value scale, Value shift,
                                      Type deviation = Type());
   /// Whether pass 2 may square and sum in f32 (see accumulate).

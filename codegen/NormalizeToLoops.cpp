@@ -717,6 +717,13 @@ Value LoopEmitter::reduce(Value acc) {
   return sum;
 }
 
+Value LoopEmitter::anyStatistic(Value perStatistic) {
+  if (!lane)
+    return perStatistic;
+  return vector::ReductionOp::create(b, vector::CombiningKind::OR,
+                                     perStatistic);
+}
+
 Value LoopEmitter::isNonFinite(Value stat) {
   Value magnitude = math::AbsFOp::create(b, stat);
   Value finite = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, magnitude,
@@ -883,10 +890,10 @@ ItemStats LoopEmitter::computeStats() {
   Value x0W = castFloat(x0, wideType);
   Value one = constant(statW, 1.0);
 
-  // Two passes where the item stays in cache. Pass 1 sums x - x0 in f64: the
-  // mean must be exact to f32 precision
-  // even where it is a small difference of large values (mixed-sign rows
-  // near the type's maximum), which no f32 sum achieves. Pass 2 squares in
+  // Two passes where the item stays in cache. Pass 1 sums x - x0 in f64:
+  // the mean must be exact to f32 precision even where it is a small
+  // difference of large values (mixed-sign rows near the type's maximum),
+  // which no f32 sum achieves. Pass 2 squares in
   // f32 where that is accurate (canSquareInF32) and is redone in f64 when
   // an f32 square overflowed (|x - mean| beyond 2^64) or the data holds
   // inf/NaN. f64 sums hold the squares of any f32/f16/bf16 value; f64 data
@@ -896,12 +903,8 @@ ItemStats LoopEmitter::computeStats() {
       return accumulate(wideType, one, x0W);
     auto [fastOffset, fastSquares] =
         accumulate(wideType, one, x0W, b.getF32Type());
-    Value badStats = isNonFinite(fastSquares);
-    Value bad = lane ? (Value)vector::ReductionOp::create(
-                           b, vector::CombiningKind::OR, badStats)
-                     : badStats;
     SmallVector<Value> chosen = buildIf(
-        bad, TypeRange{statW, statW},
+        anyStatistic(isNonFinite(fastSquares)), TypeRange{statW, statW},
         [&]() -> SmallVector<Value> {
           auto [o, q] = accumulate(wideType, one, x0W);
           return {o, q};
@@ -937,11 +940,8 @@ ItemStats LoopEmitter::computeStats() {
   if (wideData) {
     Value badStats =
         arith::OrIOp::create(b, isNonFinite(offset), isNonFinite(squares));
-    Value bad = lane ? (Value)vector::ReductionOp::create(
-                           b, vector::CombiningKind::OR, badStats)
-                     : badStats;
     SmallVector<Value> chosen = buildIf(
-        bad, TypeRange{statW, statW, statW},
+        anyStatistic(badStats), TypeRange{statW, statW, statW},
         [&]() -> SmallVector<Value> {
           // In lane mode only the statistics that overflowed are scaled; the
           // others get their sums again unscaled (x * 1 is exact). Scaled,
