@@ -46,12 +46,16 @@ using namespace mlir::norm::detail;
 /// elements together, and at most kMaxBackwardChunks: small inputs do not
 /// pay for clearing and adding 64 partial slices, and a few long rows (8 of
 /// 65536) still make more than one chunk for the threads to share. Depends
-/// on the sizes only.
-static Value chunkCount(ImplicitLocOpBuilder &b, Value items, Value elements) {
+/// on the sizes (input or canonical: same product) only.
+static Value chunkCount(ImplicitLocOpBuilder &b, Value items,
+                        ValueRange sizes) {
   constexpr int64_t kMinItemsPerChunk = 16;
   constexpr int64_t kMinChunkElements = 1 << 18;
   auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
   Value one = c(1);
+  Value elements = one;
+  for (Value size : sizes)
+    elements = b.createOrFold<arith::MulIOp>(elements, size);
   Value perItem = b.createOrFold<arith::CeilDivUIOp>(
       elements, b.createOrFold<arith::MaxUIOp>(items, one));
   Value minItems = b.createOrFold<arith::MinUIOp>(
@@ -68,10 +72,7 @@ Value norm::emitBackwardChunkCount(ImplicitLocOpBuilder &b,
                                    const LoopEmitOptions &options) {
   // Backward computes in f64: its work items use the f64 vector length.
   Value items = emitWorkItemCount(b, desc, b.getF64Type(), inputSizes, options);
-  Value elements = arith::ConstantIndexOp::create(b, 1);
-  for (Value size : inputSizes)
-    elements = b.createOrFold<arith::MulIOp>(elements, size);
-  return chunkCount(b, items, elements);
+  return chunkCount(b, items, inputSizes);
 }
 
 /// Elements of gamma: the input sizes at the affine dims.
@@ -243,12 +244,15 @@ void BackwardEmitter::processItem() {
   Value meanVec =
       toVector(scale ? (Value)arith::MulFOp::create(b, mean, scale) : mean);
 
-  auto xhatOf = [&](ArrayRef<Value> indices, Value mask) {
+  // x*s - mean'*s, which passes A and B scale differently.
+  auto centeredOf = [&](ArrayRef<Value> indices, Value mask) -> Value {
     Value x = loadInput(buf.input, indices, mask);
     if (scaleVec)
       x = arith::MulFOp::create(b, x, scaleVec);
-    return arith::MulFOp::create(b, arith::SubFOp::create(b, x, meanVec),
-                                 rstdVec);
+    return arith::SubFOp::create(b, x, meanVec);
+  };
+  auto xhatOf = [&](ArrayRef<Value> indices, Value mask) {
+    return arith::MulFOp::create(b, centeredOf(indices, mask), rstdVec);
   };
   Value itemGamma = loadItemGamma(buf.gamma);
   auto gOf = [&](Value dyVec, ArrayRef<Value> indices, Value mask) -> Value {
@@ -341,11 +345,8 @@ void BackwardEmitter::processItem() {
   Value negKMgxVec =
       toVector(arith::NegFOp::create(b, arith::MulFOp::create(b, k, mgx)));
   auto exactXhatOf = [&](ArrayRef<Value> indices, Value mask) -> Value {
-    Value x = loadInput(buf.input, indices, mask);
-    if (scaleVec)
-      x = arith::MulFOp::create(b, x, scaleVec);
-    return math::FmaOp::create(b, arith::SubFOp::create(b, x, meanVec),
-                               xhatScaleVec, negCVec);
+    return math::FmaOp::create(b, centeredOf(indices, mask), xhatScaleVec,
+                               negCVec);
   };
   withStreamingStores(streaming, [&]() {
     forEachVector(
@@ -381,10 +382,7 @@ void BackwardEmitter::emitChunks(const NormBackwardBuffers &buffers,
                                  Value begin, Value end) {
   setup(buffers);
   Value items = itemCount();
-  Value elements = indexConstant(1);
-  for (Value size : sizes)
-    elements = b.createOrFold<arith::MulIOp>(elements, size);
-  Value chunks = chunkCount(b, items, elements);
+  Value chunks = chunkCount(b, items, sizes);
   Value perChunk = b.createOrFold<arith::MulIOp>(
       gammaCount, indexConstant(std::max<int64_t>(numPartials, 1)));
   // dx is written with streaming stores when large (see LoopEmitOptions).

@@ -1068,35 +1068,37 @@ void LoopEmitter::normalize(const ItemStats &stats) {
   Value rstdVec = toVector(stats.rstdScaled);
   Value itemGamma = loadItemGamma(buf.gamma);
   Value itemBeta = loadItemGamma(buf.beta);
-  forEachVector(
-      keptIndices, 0, {}, [&](ArrayRef<Value> indices, Value mask, ValueRange) {
-        Value v = loadInput(buf.input, indices, mask);
-        // x*s - x0*s in one fma: x*s is exact (s is a power of two).
-        if (scaleVec && shiftVec)
-          v = math::FmaOp::create(b, v, scaleVec, negShiftVec);
-        else if (scaleVec)
-          v = arith::MulFOp::create(b, v, scaleVec);
-        else if (shiftVec)
-          v = arith::SubFOp::create(b, v, shiftVec);
-        if (offsetVec)
-          v = arith::SubFOp::create(b, v, offsetVec);
-        v = arith::MulFOp::create(b, v, rstdVec);
-        Value gamma = !buf.gamma  ? Value()
-                      : itemGamma ? itemGamma
-                                  : loadGamma(buf.gamma, indices, mask);
-        Value beta = !buf.beta  ? Value()
-                     : itemBeta ? itemBeta
-                                : loadGamma(buf.beta, indices, mask);
-        // xhat * gamma + beta rounded once.
-        if (gamma && beta)
-          v = math::FmaOp::create(b, v, gamma, beta);
-        else if (gamma)
-          v = arith::MulFOp::create(b, v, gamma);
-        else if (beta)
-          v = arith::AddFOp::create(b, v, beta);
-        storeOutput(v, indices, mask);
-        return SmallVector<Value>();
-      });
+  forEachVector(keptIndices, 0, {},
+                [&](ArrayRef<Value> indices, Value mask, ValueRange) {
+                  Value v = loadInput(buf.input, indices, mask);
+                  // x*s - x0*s in one fma: x*s is exact (s is a power of two).
+                  if (scaleVec && shiftVec)
+                    v = math::FmaOp::create(b, v, scaleVec, negShiftVec);
+                  else if (scaleVec)
+                    v = arith::MulFOp::create(b, v, scaleVec);
+                  else if (shiftVec)
+                    v = arith::SubFOp::create(b, v, shiftVec);
+                  if (offsetVec)
+                    v = arith::SubFOp::create(b, v, offsetVec);
+                  v = arith::MulFOp::create(b, v, rstdVec);
+                  // Loaded once per item when it does not vary (loadItemGamma).
+                  auto affine = [&](Value memref, Value perItem) {
+                    if (!memref || perItem)
+                      return perItem;
+                    return loadGamma(memref, indices, mask);
+                  };
+                  Value gamma = affine(buf.gamma, itemGamma);
+                  Value beta = affine(buf.beta, itemBeta);
+                  // xhat * gamma + beta rounded once.
+                  if (gamma && beta)
+                    v = math::FmaOp::create(b, v, gamma, beta);
+                  else if (gamma)
+                    v = arith::MulFOp::create(b, v, gamma);
+                  else if (beta)
+                    v = arith::AddFOp::create(b, v, beta);
+                  storeOutput(v, indices, mask);
+                  return SmallVector<Value>();
+                });
 }
 
 /// Applies an expand then a collapse to a memref view (either may be empty).
