@@ -159,6 +159,15 @@ LogicalResult nameRoles(func::FuncOp func, NormalizationOpInterface op,
 
 struct NormFormKernelsPass
     : public norm::impl::NormFormKernelsBase<NormFormKernelsPass> {
+  /// The loop emitter's options, from the pass options.
+  LoopEmitOptions loopEmitOptions() const {
+    LoopEmitOptions options;
+    options.vectorLength = vectorLength;
+    options.streamingStoreMinBytes = streamingStoreMinBytes;
+    options.prefetchNextItem = prefetchNextItem;
+    return options;
+  }
+
   using NormFormKernelsBase::NormFormKernelsBase;
 
   void runOnOperation() override {
@@ -347,9 +356,7 @@ struct NormFormKernelsPass
 
     OpBuilder moduleBuilder(func);
     ImplicitLocOpBuilder b(func.getLoc(), moduleBuilder);
-    LoopEmitOptions options;
-    options.vectorLength = vectorLength;
-    options.streamingStoreMinBytes = streamingStoreMinBytes;
+    LoopEmitOptions options = loopEmitOptions();
     Type workspaceType =
         MemRefType::get({ShapedType::kDynamic}, b.getF64Type());
     auto bindArgs = [&](Block *entry) {
@@ -461,9 +468,7 @@ struct NormFormKernelsPass
     buffers.runningMeanOut = resultFor("running_mean_out");
     buffers.runningVarOut = resultFor("running_var_out");
     (void)out;
-    LoopEmitOptions options;
-    options.vectorLength = vectorLength;
-    options.streamingStoreMinBytes = streamingStoreMinBytes;
+    LoopEmitOptions options = loopEmitOptions();
     unsigned numArgs = entry->getNumArguments();
     emitNormalizeLoops(b, desc, buffers, entry->getArgument(numArgs - 2),
                        entry->getArgument(numArgs - 1), options);
@@ -485,9 +490,7 @@ struct NormFormKernelsPass
     OpBuilder::InsertionGuard guard(b);
     func::FuncOp func =
         declareDimsFunc(b, abi.workCountSymbol(), abi.numDims, b.getI64Type());
-    LoopEmitOptions options;
-    options.vectorLength = vectorLength;
-    options.streamingStoreMinBytes = streamingStoreMinBytes;
+    LoopEmitOptions options = loopEmitOptions();
     Value count = emitWorkItemCount(
         b, desc, elementType, emitInputSizes(b, xCodes, func.getArguments()),
         options);

@@ -56,6 +56,21 @@ protected:
   /// Sets keptIndices, statIndices, laneMask and statMask for work item
   /// `item`.
   void setupItem(Value item);
+  /// The kept indices of row-mode item `rest`, dims [0, last].
+  void delinearizeKept(Value rest, int64_t last, SmallVector<Value> &kept);
+
+  // Prefetching the next work item. The first pass over an item reads it
+  // from memory; the later ones find it in cache and only compute, which
+  // leaves the memory idle unless the last pass prefetches the item that
+  // comes next, so that its first pass finds it in cache in turn.
+  /// Whether items are small enough to prefetch their successor (row mode);
+  /// null when never.
+  Value prefetchCondition();
+  /// Sets nextKeptIndices for the item after `item` in [.., end).
+  void setupPrefetch(Value item, Value end, Value condition);
+  /// Prefetches the lines of the vector at `indices`, moved to the next
+  /// item; nothing when not prefetching or for a masked tail.
+  void prefetchNext(Value memref, ArrayRef<Value> indices, Value mask);
 
   // Types and constants.
   Type statType(Type element) const {
@@ -177,8 +192,9 @@ protected:
   // Per work item.
   SmallVector<Value> keptIndices; // input indices; reduced dims unset
   SmallVector<Value> statIndices;
-  Value laneMask;               // lanes of the data vector (lane mode)
-  Value statMask;               // statistics of the item (lane mode)
+  SmallVector<Value> nextKeptIndices; // see prefetchNext; empty when off
+  Value laneMask;                     // lanes of the data vector (lane mode)
+  Value statMask;                     // statistics of the item (lane mode)
   bool streamingStores = false; // storeOutput writes whole vectors streaming
 };
 

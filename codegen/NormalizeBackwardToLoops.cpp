@@ -276,11 +276,17 @@ void BackwardEmitter::processItem() {
   Value ratio = one;      // exact rstd / saved rstd
   Value rstdExact = rstd; // given statistics: rstd is exact already
   if (!desc.givenStats) {
+    // f32/f16/bf16 data: the sums run over x - mean' and are scaled by
+    // rstd' once after the loop (one multiply less per element; the squares
+    // of such deviations stay far inside f64's range). f64 data sums xhat'.
+    bool scaleAfter = !elementType.isF64();
     Value zero = constant(accVector, 0.0);
     SmallVector<Value> sums = forEachVector(
         keptIndices, 0, {zero, zero, zero, zero},
         [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
-          Value xhat = zeroMasked(xhatOf(indices, mask), mask);
+          Value xhat = zeroMasked(scaleAfter ? centeredOf(indices, mask)
+                                             : xhatOf(indices, mask),
+                                  mask);
           Value g = gOf(loadInput(dy, indices, mask), indices, mask);
           SmallVector<Value> next(accs);
           next[0] = arith::AddFOp::create(b, accs[0], g);
@@ -291,13 +297,19 @@ void BackwardEmitter::processItem() {
           return next;
         });
     Value m = splatStat(reductionCount);
-    Value sumG = reduce(sums[0]), sumGX = reduce(sums[1]);
+    auto scaled = [&](Value sum, Value factor) -> Value {
+      return scaleAfter ? (Value)arith::MulFOp::create(b, sum, factor) : sum;
+    };
+    Value rstdSquared = arith::MulFOp::create(b, rstd, rstd);
+    Value sumG = reduce(sums[0]), sumGX = scaled(reduce(sums[1]), rstd);
     if (desc.center)
-      c = arith::DivFOp::create(b, reduce(sums[2]), m);
+      c = arith::DivFOp::create(b, scaled(reduce(sums[2]), rstd), m);
     Value varHat = arith::MaximumFOp::create(
         b,
-        arith::SubFOp::create(b, arith::DivFOp::create(b, reduce(sums[3]), m),
-                              arith::MulFOp::create(b, c, c)),
+        arith::SubFOp::create(
+            b,
+            arith::DivFOp::create(b, scaled(reduce(sums[3]), rstdSquared), m),
+            arith::MulFOp::create(b, c, c)),
         zeroStat);
     // std(xhat') = sqrt(var) * rstd'.
     Value stdHat = math::SqrtOp::create(b, varHat);
@@ -338,7 +350,9 @@ void BackwardEmitter::processItem() {
   // factors folded so that each element costs few f64 operations:
   //   xhat = (x - mean') * (rstd' * ratio) - c * ratio
   //   dx   = rstd * (g - mg) - (k * mgx) * xhat
-  Value mgVec = toVector(mg), rstdExactVec = toVector(rstdExact);
+  Value rstdExactVec = toVector(rstdExact);
+  Value negRstdMgVec = toVector(
+      arith::NegFOp::create(b, arith::MulFOp::create(b, rstdExact, mg)));
   Value xhatScaleVec = toVector(arith::MulFOp::create(b, rstdOverScale, ratio));
   Value negCVec =
       toVector(arith::NegFOp::create(b, arith::MulFOp::create(b, c, ratio)));
@@ -352,6 +366,8 @@ void BackwardEmitter::processItem() {
     forEachVector(
         keptIndices, 0, {},
         [&](ArrayRef<Value> indices, Value mask, ValueRange) {
+          prefetchNext(buf.input, indices, mask);
+          prefetchNext(dy, indices, mask);
           Value dyVec = loadInput(dy, indices, mask);
           Value xhat = exactXhatOf(indices, mask);
           if (wantDx) {
@@ -360,11 +376,13 @@ void BackwardEmitter::processItem() {
             if (desc.givenStats) {
               result = arith::MulFOp::create(b, rstdExactVec, g);
             } else {
+              // rstd * (g - mg) as one fma.
               Value centered =
-                  desc.center ? (Value)arith::SubFOp::create(b, g, mgVec) : g;
-              result = math::FmaOp::create(
-                  b, negKMgxVec, xhat,
-                  arith::MulFOp::create(b, rstdExactVec, centered));
+                  desc.center
+                      ? (Value)math::FmaOp::create(b, g, rstdExactVec,
+                                                   negRstdMgVec)
+                      : (Value)arith::MulFOp::create(b, rstdExactVec, g);
+              result = math::FmaOp::create(b, negKMgxVec, xhat, centered);
             }
             storeOutput(result, indices, mask);
           }
@@ -387,6 +405,8 @@ void BackwardEmitter::emitChunks(const NormBackwardBuffers &buffers,
       gammaCount, indexConstant(std::max<int64_t>(numPartials, 1)));
   // dx is written with streaming stores when large (see LoopEmitOptions).
   streaming = wantDx ? streamingCondition(dx) : Value();
+  // Given statistics make one pass: there is no cached pass to overlap.
+  Value prefetch = desc.givenStats ? Value() : prefetchCondition();
   buildFor(begin, end, indexConstant(1), {}, [&](Value chunk, ValueRange) {
     chunkBase = arith::MulIOp::create(b, chunk, perChunk);
     if (numPartials) {
@@ -411,6 +431,7 @@ void BackwardEmitter::emitChunks(const NormBackwardBuffers &buffers,
         chunks);
     buildFor(first, last, indexConstant(1), {}, [&](Value item, ValueRange) {
       setupItem(item);
+      setupPrefetch(item, last, prefetch);
       processItem();
       return SmallVector<Value>();
     });

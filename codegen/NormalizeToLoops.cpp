@@ -1070,6 +1070,7 @@ void LoopEmitter::normalize(const ItemStats &stats) {
   Value itemBeta = loadItemGamma(buf.beta);
   forEachVector(keptIndices, 0, {},
                 [&](ArrayRef<Value> indices, Value mask, ValueRange) {
+                  prefetchNext(buf.input, indices, mask);
                   Value v = loadInput(buf.input, indices, mask);
                   // x*s - x0*s in one fma: x*s is exact (s is a power of two).
                   if (scaleVec && shiftVec)
@@ -1170,6 +1171,83 @@ void LoopEmitter::prepare(Type dataType, Type storage, Value canonicalInput) {
 
 Value LoopEmitter::itemCount() { return countItems(b, layout, sizes, vl); }
 
+void LoopEmitter::delinearizeKept(Value rest, int64_t last,
+                                  SmallVector<Value> &kept) {
+  int64_t outermostKept = -1;
+  for (int64_t dim = 0; dim <= last && outermostKept < 0; ++dim)
+    if (!layout.dims[dim].reduced)
+      outermostKept = dim;
+  for (int64_t dim = last; dim >= 0; --dim) {
+    if (layout.dims[dim].reduced) {
+      kept[dim] = indexConstant(0);
+      continue;
+    }
+    // Work items never exceed the product of the kept sizes, so the
+    // outermost index needs no remainder.
+    if (dim == outermostKept) {
+      kept[dim] = rest;
+      continue;
+    }
+    kept[dim] = arith::RemUIOp::create(b, rest, sizes[dim]);
+    rest = arith::DivUIOp::create(b, rest, sizes[dim]);
+  }
+}
+
+/// Largest item (bytes of one array) whose successor is prefetched: the
+/// current and the next item of every array read must fit in L2 together
+/// (two arrays x two items x 64 KiB = 256 KiB, a quarter of this machine's
+/// 1 MiB). Longer rows stream well enough from the hardware prefetcher
+/// within the row.
+static constexpr int64_t kMaxPrefetchItemBytes = 64 << 10;
+
+Value LoopEmitter::prefetchCondition() {
+  if (lane || !options.prefetchNextItem)
+    return Value();
+  Value bytes = b.createOrFold<arith::MulIOp>(
+      reducedElements, indexConstant(storageType.getIntOrFloatBitWidth() / 8));
+  Value fits = b.createOrFold<arith::CmpIOp>(
+      arith::CmpIPredicate::ule, bytes, indexConstant(kMaxPrefetchItemBytes));
+  if (matchPattern(fits, m_Zero()))
+    return Value();
+  return fits;
+}
+
+void LoopEmitter::setupPrefetch(Value item, Value end, Value condition) {
+  nextKeptIndices.clear();
+  if (!condition)
+    return;
+  // The next item of this call, or the current one again (its lines are in
+  // cache: the prefetches cost an L1 hit) after the last or when the item
+  // is too large.
+  Value next = arith::AddIOp::create(b, item, indexConstant(1));
+  Value useNext = b.createOrFold<arith::AndIOp>(
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ult, next, end),
+      condition);
+  Value target = arith::SelectOp::create(b, useNext, next, item);
+  nextKeptIndices.assign(layout.dims.size(), Value());
+  delinearizeKept(target, layout.dims.size() - 1, nextKeptIndices);
+}
+
+void LoopEmitter::prefetchNext(Value memref, ArrayRef<Value> indices,
+                               Value mask) {
+  // Masked tails are not prefetched: their lines may end past the buffer.
+  if (nextKeptIndices.empty() || mask)
+    return;
+  SmallVector<Value> at(indices);
+  for (auto [index, dim] : llvm::enumerate(layout.dims))
+    if (!dim.reduced)
+      at[index] = nextKeptIndices[index];
+  // One prefetch per cache line of the vector.
+  int64_t bytes = storageType.getIntOrFloatBitWidth() / 8;
+  int64_t lineElements = std::max<int64_t>(1, 64 / bytes);
+  Value first = at.back();
+  for (int64_t offset = 0; offset < vl; offset += lineElements) {
+    at.back() = b.createOrFold<arith::AddIOp>(first, indexConstant(offset));
+    memref::PrefetchOp::create(b, memref, at, /*isWrite=*/false,
+                               /*localityHint=*/2, /*isDataCache=*/true);
+  }
+}
+
 void LoopEmitter::setupItem(Value item) {
   // Delinearize the work item into the kept indices, innermost first.
   size_t rank = layout.dims.size();
@@ -1203,24 +1281,7 @@ void LoopEmitter::setupItem(Value item) {
                                          active, indexConstant(segment))});
     --last;
   }
-  int64_t outermostKept = -1;
-  for (int64_t dim = 0; dim <= last && outermostKept < 0; ++dim)
-    if (!layout.dims[dim].reduced)
-      outermostKept = dim;
-  for (int64_t dim = last; dim >= 0; --dim) {
-    if (layout.dims[dim].reduced) {
-      keptIndices[dim] = indexConstant(0);
-      continue;
-    }
-    // Work items never exceed the product of the kept sizes, so the
-    // outermost index needs no remainder.
-    if (dim == outermostKept) {
-      keptIndices[dim] = rest;
-      continue;
-    }
-    keptIndices[dim] = arith::RemUIOp::create(b, rest, sizes[dim]);
-    rest = arith::DivUIOp::create(b, rest, sizes[dim]);
-  }
+  delinearizeKept(rest, last, keptIndices);
   statIndices.clear();
   for (auto [dim, index] : llvm::zip(layout.dims, keptIndices))
     if (!dim.reduced)
@@ -1249,8 +1310,11 @@ void LoopEmitter::emit(const NormBuffers &buffers, Value begin, Value end) {
   // Streaming or not is decided once per call; the pass 3 loop exists in
   // both forms and each item branches to one (a uniform branch).
   Value streaming = streamingCondition(buf.output);
+  // Given statistics make one pass: there is no cached pass to overlap.
+  Value prefetch = desc.givenStats ? Value() : prefetchCondition();
   buildFor(begin, end, indexConstant(1), {}, [&](Value item, ValueRange) {
     setupItem(item);
+    setupPrefetch(item, end, prefetch);
     ItemStats stats = desc.givenStats ? givenStats() : computeStats();
     withStreamingStores(streaming, [&]() { normalize(stats); });
     return SmallVector<Value>();

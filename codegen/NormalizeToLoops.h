@@ -40,6 +40,9 @@ struct LoopEmitOptions {
   /// passes, which would read it from memory twice; negative never. Half
   /// of a typical per-core L2.
   int64_t onePassMinBytes = 512 << 10;
+  /// The last pass over a work item that fits in cache prefetches the next
+  /// one (see LoopEmitter::prefetchNext).
+  bool prefetchNextItem = true;
 };
 
 /// The input viewed so that the lowering sees no groups and as few dims as

@@ -31,6 +31,11 @@ struct LowerToLLVMOptions : public PassPipelineOptions<LowerToLLVMOptions> {
       llvm::cl::desc("Outputs of at least this many bytes use streaming "
                      "stores when aligned (0 always, -1 never)"),
       llvm::cl::init(LoopEmitOptions::kDefaultStreamingStoreMinBytes)};
+  PassOptions::Option<bool> prefetchNextItem{
+      *this, "prefetch-next-item",
+      llvm::cl::desc("Prefetch the next work item during the last pass over "
+                     "the current one"),
+      llvm::cl::init(true)};
   PassOptions::Option<bool> manifest{
       *this, "manifest", llvm::cl::desc("Embed the bundle manifest"),
       llvm::cl::init(false)};

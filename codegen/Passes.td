@@ -30,6 +30,10 @@ def NormFormKernels : Pass<"norm-form-kernels", "::mlir::ModuleOp"> {
            "Outputs (y, dx) of at least this many bytes are written with "
            "streaming (non-temporal, x86) stores when aligned; 0 always, "
            "-1 never">,
+    Option<"prefetchNextItem", "prefetch-next-item", "bool",
+           /*default=*/"true",
+           "The last pass over a work item that fits in cache prefetches "
+           "the next item, so that memory streams while it computes">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",

@@ -37,6 +37,7 @@ void norm::buildLowerToLLVMPipeline(OpPassManager &pm,
   NormFormKernelsOptions formOptions;
   formOptions.vectorLength = options.vectorLength;
   formOptions.streamingStoreMinBytes = options.streamingStoreMinBytes;
+  formOptions.prefetchNextItem = options.prefetchNextItem;
   pm.addPass(createNormFormKernels(formOptions));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

@@ -73,6 +73,11 @@ cl::opt<std::string> streamingStores(
              "non-temporal stores when aligned; always; never; or a size "
              "in bytes from which auto applies"),
     cl::init("auto"), cl::cat(category));
+cl::opt<bool> prefetchNextItem(
+    "prefetch-next-item",
+    cl::desc("the last pass over a row that fits in cache prefetches the "
+             "next row (default true)"),
+    cl::init(true), cl::cat(category));
 cl::list<std::string>
     gpuArchs("gpu-arch",
              cl::desc("also compile GPU kernels (PTX) for these NVIDIA "
@@ -277,6 +282,7 @@ int run(MLIRContext &context) {
   norm::LowerToLLVMOptions lowerOptions;
   lowerOptions.vectorLength = norm::chooseVectorLength(*machine);
   lowerOptions.manifest = emit == Emit::Shared;
+  lowerOptions.prefetchNextItem = prefetchNextItem;
   if (streamingStores == "always")
     lowerOptions.streamingStoreMinBytes = 0;
   else if (streamingStores == "never")
