@@ -97,6 +97,18 @@ protected:
   Value loadInput(Value memref, ValueRange indices, Value mask,
                   Type target = Type());
   Value loadGamma(Value memref, ArrayRef<Value> inputIndices, Value mask);
+  /// 16-bit gamma (or beta) that varies along the rows, decoded to f32 once
+  /// per call into a stack buffer that loadGamma then reads, instead of
+  /// once per row; other buffers are returned as they are.
+  Value decodeAffineOnce(Value canonical);
+  /// The f32 buffer (on the stack) that keeps the current 16-bit row
+  /// decoded between the passes of the forward, or null where that does
+  /// not apply (see its conditions).
+  Value allocRowScratch();
+  /// x of the current item at `indices`, as loadInput(buf.input, ...): read
+  /// from rowScratch once the row is decoded there, else decoded from the
+  /// input and, with `keep`, stored in rowScratch for the next passes.
+  Value loadRow(ArrayRef<Value> indices, Value mask, Type target, bool keep);
   /// gamma (or beta) for every vector of the current item when it does not
   /// vary along the reduced dims (lane mode over channels, or one value per
   /// row), else null. Loaded once per item: the stores to the output
@@ -196,6 +208,8 @@ protected:
   Value laneMask;                     // lanes of the data vector (lane mode)
   Value statMask;                     // statistics of the item (lane mode)
   bool streamingStores = false; // storeOutput writes whole vectors streaming
+  Value rowScratch;             // see allocRowScratch; null when not used
+  bool rowDecoded = false; // every path so far stored the row in rowScratch
 };
 
 } // namespace mlir::norm::detail

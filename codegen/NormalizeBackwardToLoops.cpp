@@ -399,6 +399,7 @@ void BackwardEmitter::processItem() {
 void BackwardEmitter::emitChunks(const NormBackwardBuffers &buffers,
                                  Value begin, Value end) {
   setup(buffers);
+  buf.gamma = decodeAffineOnce(buf.gamma);
   Value items = itemCount();
   Value chunks = chunkCount(b, items, sizes);
   Value perChunk = b.createOrFold<arith::MulIOp>(

@@ -408,15 +408,58 @@ Value LoopEmitter::firstOfSegments(Value data) {
 
 Value LoopEmitter::loadInput(Value memref, ValueRange indices, Value mask,
                              Type target) {
-  auto vectorType = VectorType::get({vl}, storageType);
+  // The storage type, or f32 for buffers decoded once (decodeAffineOnce).
+  Type stored = cast<MemRefType>(memref.getType()).getElementType();
+  auto vectorType = VectorType::get({vl}, stored);
   Value vec;
   if (mask)
     vec = vector::MaskedLoadOp::create(b, vectorType, memref, indices, mask,
                                        constant(vectorType, 0.0));
   else
     vec = vector::LoadOp::create(b, vectorType, memref, indices);
-  Value decoded = decodeData(vec);
+  Value decoded =
+      stored == storageType ? decodeData(vec) : castFloat(vec, accType);
   return target ? castFloat(decoded, target) : decoded;
+}
+
+/// Largest gamma (elements) decoded once per call: gamma and beta then
+/// take 32 KiB of stack.
+static constexpr int64_t kMaxDecodedAffineElements = 4096;
+
+Value LoopEmitter::decodeAffineOnce(Value canonical) {
+  auto type =
+      canonical ? dyn_cast<MemRefType>(canonical.getType()) : MemRefType();
+  // Only 16-bit gamma/beta that vary along the vectors of a row: per-item
+  // ones are loaded once per item anyway (loadItemGamma).
+  if (!type || storageType == elementType || lane ||
+      !layout.dims.back().affine || type.getRank() != 1 ||
+      !type.hasStaticShape() ||
+      type.getNumElements() > kMaxDecodedAffineElements)
+    return canonical;
+  int64_t count = type.getNumElements();
+  auto decodedType = MemRefType::get({count}, b.getF32Type());
+  Value decoded =
+      memref::AllocaOp::create(b, decodedType, b.getI64IntegerAttr(64));
+  auto stored = VectorType::get({vl}, storageType);
+  int64_t mainEnd = count / vl * vl;
+  buildFor(indexConstant(0), indexConstant(mainEnd), indexConstant(vl), {},
+           [&](Value j, ValueRange) {
+             Value bits = vector::LoadOp::create(b, stored, canonical, j);
+             vector::StoreOp::create(b, decode16(b, bits, elementType), decoded,
+                                     j);
+             return SmallVector<Value>();
+           });
+  if (mainEnd < count) {
+    Value mask = vector::CreateMaskOp::create(
+        b, VectorType::get({vl}, b.getI1Type()),
+        ValueRange{indexConstant(count - mainEnd)});
+    Value at = indexConstant(mainEnd);
+    Value bits = vector::MaskedLoadOp::create(b, stored, canonical, at, mask,
+                                              constant(stored, 0.0));
+    vector::MaskedStoreOp::create(b, decoded, at, mask,
+                                  decode16(b, bits, elementType));
+  }
+  return decoded;
 }
 
 Value LoopEmitter::decodeData(Value stored) {
@@ -429,6 +472,41 @@ Value LoopEmitter::encodeData(Value value) {
   if (storageType != elementType)
     return encode16(b, castFloat(value, b.getF32Type()), elementType);
   return castFloat(value, elementType);
+}
+
+/// Longest row (elements) kept decoded between passes: 16 KiB of stack.
+static constexpr int64_t kMaxRowScratchElements = 4096;
+
+Value LoopEmitter::allocRowScratch() {
+  // 16-bit rows reduced along the innermost dim only, of a size known at
+  // compile time, whose statistics take more than one pass.
+  size_t inner = layout.dims.size() - 1;
+  std::optional<int64_t> length = getConstantIntValue(sizes[inner]);
+  bool innermostOnly = layout.dims[inner].reduced;
+  for (size_t d = 0; d < inner; ++d)
+    innermostOnly &= !layout.dims[d].reduced;
+  if (storageType == elementType || lane || desc.givenStats || !innermostOnly ||
+      !length || *length > kMaxRowScratchElements)
+    return Value();
+  auto type = MemRefType::get({*length}, b.getF32Type());
+  return memref::AllocaOp::create(b, type, b.getI64IntegerAttr(64));
+}
+
+Value LoopEmitter::loadRow(ArrayRef<Value> indices, Value mask, Type target,
+                           bool keep) {
+  if (!rowScratch)
+    return loadInput(buf.input, indices, mask, target);
+  Value at = indices.back();
+  if (rowDecoded)
+    return loadInput(rowScratch, at, mask, target);
+  Value decoded = loadInput(buf.input, indices, mask, b.getF32Type());
+  if (keep) {
+    if (mask)
+      vector::MaskedStoreOp::create(b, rowScratch, at, mask, decoded);
+    else
+      vector::StoreOp::create(b, decoded, rowScratch, at);
+  }
+  return castFloat(decoded, target ? target : accType);
 }
 
 Value LoopEmitter::loadGamma(Value memref, ArrayRef<Value> inputIndices,
@@ -788,22 +866,24 @@ std::pair<Value, Value> LoopEmitter::accumulate(Type acc, Value scale,
     Value sum = forEachVector(
         keptIndices, 0, {zero},
         [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
-          Value x = loadInput(buf.input, indices, mask, acc);
+          Value x = loadRow(indices, mask, acc, /*keep=*/true);
           return SmallVector<Value>{
               addTerm(accs[0], centered(x, mask, Value()))};
         })[0];
     offset = arith::DivFOp::create(b, reduce(sum), splatStat(m));
+    rowDecoded = (bool)rowScratch;
   }
   Value offsetVec =
       desc.center ? toVector(castFloat(offset, deviation)) : Value();
   Value squares = forEachVector(
       keptIndices, 0, {zero},
       [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
-        Value x = loadInput(buf.input, indices, mask, deviation);
+        Value x = loadRow(indices, mask, deviation, /*keep=*/true);
         return SmallVector<Value>{
             addSquare(accs[0], centered(x, mask, offsetVec))};
       },
       deviation)[0];
+  rowDecoded = (bool)rowScratch;
   return {offset, reduce(squares)};
 }
 
@@ -871,6 +951,7 @@ bool LoopEmitter::canSquareInF32() const {
 }
 
 ItemStats LoopEmitter::computeStats() {
+  rowDecoded = false;
   Type stat = statType(accType);
   Type statW = statType(wideType);
   Value x0 = constant(stat, 0.0);
@@ -932,6 +1013,8 @@ ItemStats LoopEmitter::computeStats() {
         });
     offset = chosen[0];
     squares = chosen[1];
+    // The one-pass branch does not keep the row.
+    rowDecoded = false;
   } else {
     std::tie(offset, squares) = twoPass();
   }
@@ -1071,7 +1154,7 @@ void LoopEmitter::normalize(const ItemStats &stats) {
   forEachVector(keptIndices, 0, {},
                 [&](ArrayRef<Value> indices, Value mask, ValueRange) {
                   prefetchNext(buf.input, indices, mask);
-                  Value v = loadInput(buf.input, indices, mask);
+                  Value v = loadRow(indices, mask, Type(), /*keep=*/false);
                   // x*s - x0*s in one fma: x*s is exact (s is a power of two).
                   if (scaleVec && shiftVec)
                     v = math::FmaOp::create(b, v, scaleVec, negShiftVec);
@@ -1306,6 +1389,9 @@ void LoopEmitter::emit(const NormBuffers &buffers, Value begin, Value end) {
   buf.runningVarOut = viewStats(buffers.runningVarOut);
   Type storage = cast<MemRefType>(buffers.input.getType()).getElementType();
   prepare(buffers.elementType, storage, buf.input);
+  buf.gamma = decodeAffineOnce(buf.gamma);
+  buf.beta = decodeAffineOnce(buf.beta);
+  rowScratch = allocRowScratch();
 
   // Streaming or not is decided once per call; the pass 3 loop exists in
   // both forms and each item branches to one (a uniform branch).

@@ -240,6 +240,11 @@ TEST_P(Backward, MatchesFloat64Gradient) {
 TEST_P(Backward, MatchesFiniteDifferences) {
   const Config &c = GetParam();
   ASSERT_TRUE(bundle && bundle->ok()) << (bundle ? bundle->error() : "");
+  // Central differences cost M forward evaluations per statistic of M
+  // elements; long static rows are covered by MatchesFloat64Gradient.
+  if (!c.isChannelOp() && c.staticInner > 64)
+    GTEST_SKIP() << "rows of " << c.staticInner
+                 << ": too long for finite differences";
   BackwardKernel kernel = backwardKernel(c);
   std::vector<std::vector<int64_t>> shapes =
       c.isChannelOp() ? std::vector<std::vector<int64_t>>{{2, kChannels, 3},
