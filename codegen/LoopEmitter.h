@@ -177,6 +177,9 @@ protected:
                                      Type deviation = Type());
   /// Whether pass 2 may square and sum in f32 (see accumulate).
   bool canSquareInF32() const;
+  /// Bytes of one work item's data in storage (its reduced elements, times
+  /// its lanes in lane mode).
+  Value itemBytes();
   /// Whether the current item's data is too large to stay in cache between
   /// passes (LoopEmitOptions::onePassMinBytes); null when never.
   Value itemExceedsCache();

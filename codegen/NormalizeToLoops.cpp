@@ -890,18 +890,22 @@ std::pair<Value, Value> LoopEmitter::accumulate(Type acc, Value scale,
 /// Longest statistic accumulateOnePass is used for (see its bound).
 static constexpr int64_t kMaxOnePassElements = 1 << 18;
 
+Value LoopEmitter::itemBytes() {
+  Value lanes = indexConstant(1);
+  if (lane)
+    lanes = b.createOrFold<arith::MinUIOp>(indexConstant(vl), sizes.back());
+  return b.createOrFold<arith::MulIOp>(
+      b.createOrFold<arith::MulIOp>(reducedElements, lanes),
+      indexConstant(storageType.getIntOrFloatBitWidth() / 8));
+}
+
 Value LoopEmitter::itemExceedsCache() {
   // f64 data keeps two passes (its shifted sums would not be exact).
   if (accType.isF64() || options.onePassMinBytes < 0)
     return Value();
-  Value lanes = indexConstant(1);
-  if (lane)
-    lanes = b.createOrFold<arith::MinUIOp>(indexConstant(vl), sizes.back());
-  Value bytes = b.createOrFold<arith::MulIOp>(
-      b.createOrFold<arith::MulIOp>(reducedElements, lanes),
-      indexConstant(storageType.getIntOrFloatBitWidth() / 8));
-  Value large = b.createOrFold<arith::CmpIOp>(
-      arith::CmpIPredicate::uge, bytes, indexConstant(options.onePassMinBytes));
+  Value large =
+      b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::uge, itemBytes(),
+                                    indexConstant(options.onePassMinBytes));
   // The error bound of accumulateOnePass grows with M^2: beyond 2^18 it
   // could pass f32 precision, so longer statistics keep two passes.
   Value bounded =
@@ -1286,10 +1290,9 @@ static constexpr int64_t kMaxPrefetchItemBytes = 64 << 10;
 Value LoopEmitter::prefetchCondition() {
   if (lane || !options.prefetchNextItem)
     return Value();
-  Value bytes = b.createOrFold<arith::MulIOp>(
-      reducedElements, indexConstant(storageType.getIntOrFloatBitWidth() / 8));
-  Value fits = b.createOrFold<arith::CmpIOp>(
-      arith::CmpIPredicate::ule, bytes, indexConstant(kMaxPrefetchItemBytes));
+  Value fits =
+      b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::ule, itemBytes(),
+                                    indexConstant(kMaxPrefetchItemBytes));
   if (matchPattern(fits, m_Zero()))
     return Value();
   return fits;
