@@ -37,6 +37,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Matchers.h"
 
 using namespace mlir;
 using namespace mlir::norm;
@@ -458,25 +459,52 @@ void BackwardEmitter::emitFinalize(const NormBackwardBuffers &buffers,
     }
     Value slotBase =
         b.createOrFold<arith::MulIOp>(indexConstant(slot), gammaCount);
-    buildFor(
-        indexConstant(0), gammaCount, indexConstant(1), {},
-        [&](Value j, ValueRange) {
-          Value total = buildFor(
-              indexConstant(0), numChunks, indexConstant(1),
-              {constant(wideType, 0.0)},
-              [&](Value p, ValueRange acc) -> SmallVector<Value> {
-                Value at = arith::AddIOp::create(
-                    b,
-                    arith::AddIOp::create(
-                        b, arith::MulIOp::create(b, p, perChunk), slotBase),
-                    j);
-                Value part =
-                    memref::LoadOp::create(b, workspace, ValueRange{at});
-                return {arith::AddFOp::create(b, acc[0], part)};
-              })[0];
-          memref::StoreOp::create(b, encodeData(total), result, ValueRange{j});
-          return SmallVector<Value>();
-        });
+    // Vectors of gamma elements, each the sum of its chunks' partials in
+    // chunk order (the same order as one element at a time).
+    auto partialType = VectorType::get({vl}, wideType);
+    auto sumChunks = [&](Value j, Value mask) {
+      Value total = buildFor(
+          indexConstant(0), numChunks, indexConstant(1),
+          {constant(partialType, 0.0)},
+          [&](Value p, ValueRange acc) -> SmallVector<Value> {
+            Value at = arith::AddIOp::create(
+                b,
+                arith::AddIOp::create(b, arith::MulIOp::create(b, p, perChunk),
+                                      slotBase),
+                j);
+            Value part = mask ? (Value)vector::MaskedLoadOp::create(
+                                    b, partialType, workspace, ValueRange{at},
+                                    mask, constant(partialType, 0.0))
+                              : (Value)vector::LoadOp::create(
+                                    b, partialType, workspace, ValueRange{at});
+            return {arith::AddFOp::create(b, acc[0], part)};
+          })[0];
+      Value encoded = encodeData(total);
+      if (mask)
+        vector::MaskedStoreOp::create(b, result, ValueRange{j}, mask, encoded);
+      else
+        vector::StoreOp::create(b, encoded, result, ValueRange{j});
+    };
+    Value step = indexConstant(vl);
+    Value mainEnd = b.createOrFold<arith::MulIOp>(
+        b.createOrFold<arith::DivUIOp>(gammaCount, step), step);
+    buildFor(indexConstant(0), mainEnd, step, {}, [&](Value j, ValueRange) {
+      sumChunks(j, Value());
+      return SmallVector<Value>();
+    });
+    Value remainder = b.createOrFold<arith::SubIOp>(gammaCount, mainEnd);
+    if (!matchPattern(remainder, m_Zero()))
+      buildIf(
+          arith::CmpIOp::create(b, arith::CmpIPredicate::ne, remainder,
+                                indexConstant(0)),
+          TypeRange{},
+          [&]() -> SmallVector<Value> {
+            sumChunks(mainEnd, vector::CreateMaskOp::create(
+                                   b, VectorType::get({vl}, b.getI1Type()),
+                                   ValueRange{remainder}));
+            return {};
+          },
+          [&]() -> SmallVector<Value> { return {}; });
   };
   if (buffers.gradGamma)
     finalize(buffers.gradGamma, dgammaSlot);

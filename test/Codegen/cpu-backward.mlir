@@ -37,12 +37,20 @@
 
 // CHECK-LABEL: func.func private @__normc_lnb_finalizebody
 // CHECK-SAME: %[[DG:[a-z0-9]+]]: memref<100xf32>, %[[DB:[a-z0-9]+]]: memref<100xf32>, %[[WS:[a-z0-9]+]]: memref<?xf64>)
-// CHECK: scf.for %[[J:.*]] = %c0 to %c100
-// CHECK:   scf.for {{.*}} iter_args({{.*}}) -> (f64)
-// CHECK:     memref.load %[[WS]]
-// CHECK:   memref.store %{{.*}}, %[[DG]][%[[J]]]
+// The finalize adds the chunks' partials in chunk order, a vector of gamma
+// elements at a time (96 = 6 * 16, then a masked tail of 4).
+// CHECK: scf.for %[[J:.*]] = %c0 to %c96 step %c16
+// CHECK:   scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf64>)
+// CHECK:     vector.load %[[WS]]
+// CHECK:   arith.truncf {{.*}} : vector<16xf64> to vector<16xf32>
+// CHECK:   vector.store %{{.*}}, %[[DG]][%[[J]]]
+// CHECK: vector.constant_mask [4] : vector<16xi1>
+// CHECK: scf.for {{.*}} -> (vector<16xf64>)
+// CHECK:   vector.maskedload %[[WS]]
+// CHECK: vector.maskedstore %[[DG]]
 // CHECK: scf.for
-// CHECK:   memref.store %{{.*}}, %[[DB]]
+// CHECK:   vector.store %{{.*}}, %[[DB]]
+// CHECK: vector.maskedstore %[[DB]]
 
 // CHECK-LABEL: func.func private @__normc_lnb_workcount
 // CHECK: arith.minui %{{.*}}, %c64
