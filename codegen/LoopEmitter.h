@@ -143,6 +143,12 @@ protected:
   SmallVector<Value> buildIf(Value cond, TypeRange types,
                              function_ref<SmallVector<Value>()> thenBody,
                              function_ref<SmallVector<Value>()> elseBody);
+  /// Visits [0, count) of a flat buffer in vectors of vl: whole vectors,
+  /// then one masked vector for the rest (none where count is a known
+  /// multiple of vl). The body gets the first index and the mask (null for
+  /// whole vectors).
+  void forEachVectorUpTo(Value count,
+                         function_ref<void(Value start, Value mask)> body);
   /// A loop whose iterations accumulate into fresh partial sums per block
   /// of steps, added to `inits` after each block. The partial sums have the
   /// element type `partial` (default: that of the totals) and are widened

@@ -37,7 +37,6 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
-#include "mlir/IR/Matchers.h"
 
 using namespace mlir;
 using namespace mlir::norm;
@@ -485,26 +484,7 @@ void BackwardEmitter::emitFinalize(const NormBackwardBuffers &buffers,
       else
         vector::StoreOp::create(b, encoded, result, ValueRange{j});
     };
-    Value step = indexConstant(vl);
-    Value mainEnd = b.createOrFold<arith::MulIOp>(
-        b.createOrFold<arith::DivUIOp>(gammaCount, step), step);
-    buildFor(indexConstant(0), mainEnd, step, {}, [&](Value j, ValueRange) {
-      sumChunks(j, Value());
-      return SmallVector<Value>();
-    });
-    Value remainder = b.createOrFold<arith::SubIOp>(gammaCount, mainEnd);
-    if (!matchPattern(remainder, m_Zero()))
-      buildIf(
-          arith::CmpIOp::create(b, arith::CmpIPredicate::ne, remainder,
-                                indexConstant(0)),
-          TypeRange{},
-          [&]() -> SmallVector<Value> {
-            sumChunks(mainEnd, vector::CreateMaskOp::create(
-                                   b, VectorType::get({vl}, b.getI1Type()),
-                                   ValueRange{remainder}));
-            return {};
-          },
-          [&]() -> SmallVector<Value> { return {}; });
+    forEachVectorUpTo(gammaCount, sumChunks);
   };
   if (buffers.gradGamma)
     finalize(buffers.gradGamma, dgammaSlot);

@@ -441,24 +441,17 @@ Value LoopEmitter::decodeAffineOnce(Value canonical) {
   Value decoded =
       memref::AllocaOp::create(b, decodedType, b.getI64IntegerAttr(64));
   auto stored = VectorType::get({vl}, storageType);
-  int64_t mainEnd = count / vl * vl;
-  buildFor(indexConstant(0), indexConstant(mainEnd), indexConstant(vl), {},
-           [&](Value j, ValueRange) {
-             Value bits = vector::LoadOp::create(b, stored, canonical, j);
-             vector::StoreOp::create(b, decode16(b, bits, elementType), decoded,
-                                     j);
-             return SmallVector<Value>();
-           });
-  if (mainEnd < count) {
-    Value mask = vector::CreateMaskOp::create(
-        b, VectorType::get({vl}, b.getI1Type()),
-        ValueRange{indexConstant(count - mainEnd)});
-    Value at = indexConstant(mainEnd);
+  forEachVectorUpTo(indexConstant(count), [&](Value at, Value mask) {
+    if (!mask) {
+      Value bits = vector::LoadOp::create(b, stored, canonical, at);
+      vector::StoreOp::create(b, decode16(b, bits, elementType), decoded, at);
+      return;
+    }
     Value bits = vector::MaskedLoadOp::create(b, stored, canonical, at, mask,
                                               constant(stored, 0.0));
     vector::MaskedStoreOp::create(b, decoded, at, mask,
                                   decode16(b, bits, elementType));
-  }
+  });
   return decoded;
 }
 
@@ -673,6 +666,34 @@ LoopEmitter::buildIf(Value cond, TypeRange types,
   fill(ifOp.getThenRegion(), thenBody);
   fill(ifOp.getElseRegion(), elseBody);
   return SmallVector<Value>(ifOp.getResults());
+}
+
+void LoopEmitter::forEachVectorUpTo(
+    Value count, function_ref<void(Value start, Value mask)> body) {
+  Value step = indexConstant(vl);
+  Value mainEnd = b.createOrFold<arith::MulIOp>(
+      b.createOrFold<arith::DivUIOp>(count, step), step);
+  buildFor(indexConstant(0), mainEnd, step, {}, [&](Value j, ValueRange) {
+    body(j, Value());
+    return SmallVector<Value>();
+  });
+  Value remainder = b.createOrFold<arith::SubIOp>(count, mainEnd);
+  std::optional<int64_t> staticRemainder = getConstantIntValue(remainder);
+  if (staticRemainder == 0)
+    return;
+  auto tail = [&]() -> SmallVector<Value> {
+    body(mainEnd,
+         vector::CreateMaskOp::create(b, VectorType::get({vl}, b.getI1Type()),
+                                      ValueRange{remainder}));
+    return {};
+  };
+  if (staticRemainder) {
+    tail();
+    return;
+  }
+  buildIf(arith::CmpIOp::create(b, arith::CmpIPredicate::ne, remainder,
+                                indexConstant(0)),
+          TypeRange{}, tail, [] { return SmallVector<Value>(); });
 }
 
 /// Iterations accumulate into fresh accumulators per block of kBlock steps,
