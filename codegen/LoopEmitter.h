@@ -96,6 +96,8 @@ protected:
   // Memory access.
   Value loadInput(Value memref, ValueRange indices, Value mask,
                   Type target = Type());
+  /// A vector store of `value`, masked where `mask` is set.
+  void storeVector(Value value, Value memref, ValueRange indices, Value mask);
   Value loadGamma(Value memref, ArrayRef<Value> inputIndices, Value mask);
   /// 16-bit gamma (or beta) that varies along the rows, decoded to f32 once
   /// per call into a stack buffer that loadGamma then reads, instead of

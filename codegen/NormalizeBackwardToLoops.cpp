@@ -178,17 +178,9 @@ void BackwardEmitter::addPartial(int64_t which, Value contribution,
       b.createOrFold<arith::AddIOp>(chunkBase, slot), gammaOffset(indices));
   if (layout.dims.back().affine) {
     // One partial per lane: a vector read-modify-write.
-    auto type = cast<VectorType>(contribution.getType());
-    Value old =
-        mask
-            ? (Value)vector::MaskedLoadOp::create(
-                  b, type, workspace, ValueRange{at}, mask, constant(type, 0.0))
-            : (Value)vector::LoadOp::create(b, type, workspace, ValueRange{at});
-    Value sum = arith::AddFOp::create(b, old, contribution);
-    if (mask)
-      vector::MaskedStoreOp::create(b, workspace, ValueRange{at}, mask, sum);
-    else
-      vector::StoreOp::create(b, sum, workspace, ValueRange{at});
+    Value old = loadInput(workspace, at, mask);
+    storeVector(arith::AddFOp::create(b, old, contribution), workspace, at,
+                mask);
     return;
   }
   // Every lane belongs to the same gamma element. Masked-off lanes hold
@@ -460,29 +452,20 @@ void BackwardEmitter::emitFinalize(const NormBackwardBuffers &buffers,
         b.createOrFold<arith::MulIOp>(indexConstant(slot), gammaCount);
     // Vectors of gamma elements, each the sum of its chunks' partials in
     // chunk order (the same order as one element at a time).
-    auto partialType = VectorType::get({vl}, wideType);
     auto sumChunks = [&](Value j, Value mask) {
       Value total = buildFor(
           indexConstant(0), numChunks, indexConstant(1),
-          {constant(partialType, 0.0)},
+          {constant(VectorType::get({vl}, wideType), 0.0)},
           [&](Value p, ValueRange acc) -> SmallVector<Value> {
             Value at = arith::AddIOp::create(
                 b,
                 arith::AddIOp::create(b, arith::MulIOp::create(b, p, perChunk),
                                       slotBase),
                 j);
-            Value part = mask ? (Value)vector::MaskedLoadOp::create(
-                                    b, partialType, workspace, ValueRange{at},
-                                    mask, constant(partialType, 0.0))
-                              : (Value)vector::LoadOp::create(
-                                    b, partialType, workspace, ValueRange{at});
-            return {arith::AddFOp::create(b, acc[0], part)};
+            return {arith::AddFOp::create(b, acc[0],
+                                          loadInput(workspace, at, mask))};
           })[0];
-      Value encoded = encodeData(total);
-      if (mask)
-        vector::MaskedStoreOp::create(b, result, ValueRange{j}, mask, encoded);
-      else
-        vector::StoreOp::create(b, encoded, result, ValueRange{j});
+      storeVector(encodeData(total), result, j, mask);
     };
     forEachVectorUpTo(gammaCount, sumChunks);
   };

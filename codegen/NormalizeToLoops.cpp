@@ -440,19 +440,19 @@ Value LoopEmitter::decodeAffineOnce(Value canonical) {
   auto decodedType = MemRefType::get({count}, b.getF32Type());
   Value decoded =
       memref::AllocaOp::create(b, decodedType, b.getI64IntegerAttr(64));
-  auto stored = VectorType::get({vl}, storageType);
   forEachVectorUpTo(indexConstant(count), [&](Value at, Value mask) {
-    if (!mask) {
-      Value bits = vector::LoadOp::create(b, stored, canonical, at);
-      vector::StoreOp::create(b, decode16(b, bits, elementType), decoded, at);
-      return;
-    }
-    Value bits = vector::MaskedLoadOp::create(b, stored, canonical, at, mask,
-                                              constant(stored, 0.0));
-    vector::MaskedStoreOp::create(b, decoded, at, mask,
-                                  decode16(b, bits, elementType));
+    storeVector(loadInput(canonical, at, mask, b.getF32Type()), decoded, at,
+                mask);
   });
   return decoded;
+}
+
+void LoopEmitter::storeVector(Value value, Value memref, ValueRange indices,
+                              Value mask) {
+  if (mask)
+    vector::MaskedStoreOp::create(b, memref, indices, mask, value);
+  else
+    vector::StoreOp::create(b, value, memref, indices);
 }
 
 Value LoopEmitter::decodeData(Value stored) {
@@ -493,12 +493,8 @@ Value LoopEmitter::loadRow(ArrayRef<Value> indices, Value mask, Type target,
   if (rowDecoded)
     return loadInput(rowScratch, at, mask, target);
   Value decoded = loadInput(buf.input, indices, mask, b.getF32Type());
-  if (keep) {
-    if (mask)
-      vector::MaskedStoreOp::create(b, rowScratch, at, mask, decoded);
-    else
-      vector::StoreOp::create(b, decoded, rowScratch, at);
-  }
+  if (keep)
+    storeVector(decoded, rowScratch, at, mask);
   return castFloat(decoded, target ? target : accType);
 }
 
@@ -545,14 +541,12 @@ void LoopEmitter::storeStat(Value memref, Value value) {
 void LoopEmitter::storeOutput(Value value, ArrayRef<Value> indices,
                               Value mask) {
   value = encodeData(value);
-  if (mask)
-    vector::MaskedStoreOp::create(b, buf.output, indices, mask, value);
-  else if (streamingStores)
+  if (streamingStores && !mask)
     vector::StoreOp::create(b, value, buf.output, indices,
                             /*nontemporal=*/true,
                             llvm::MaybeAlign(streamingAlignment()));
   else
-    vector::StoreOp::create(b, value, buf.output, indices);
+    storeVector(value, buf.output, indices, mask);
 }
 
 int64_t LoopEmitter::streamingAlignment() const {
