@@ -78,21 +78,30 @@ class Bundle:
             assert list(t.shape) == shp and t.dtype == npdt, (a, t.shape, t.dtype)
             ptrs.append(t.ctypes.data)
         c_dims = (ctypes.c_int64 * max(1, len(dims)))(*dims)
-        ws_fn = getattr(self.lib, f"__normc_{name}_workspace", None)
-        if name.endswith("_backward"):
+        # The call order of docs/runtime.md: workspace (backward kernels and
+        # forward kernels with a prepass), prepass, work items, finalize.
+        if "workspace" in k:
+            ws_fn = getattr(self.lib, k["workspace"])
             ws_fn.restype = ctypes.c_int64
             ws = np.zeros(max(8, ws_fn(c_dims)), np.uint8)
             ptrs.append(ws.ctypes.data)
         c_args = (ctypes.c_void_p * len(ptrs))(*ptrs)
-        work_fn = getattr(self.lib, f"__normc_{name}_work")
-        work_fn.restype = ctypes.c_int64
-        packed = getattr(self.lib, f"__normc_{name}_packed")
-        packed.restype = ctypes.c_int32
-        rc = packed(c_args, c_dims, ctypes.c_int64(0), ctypes.c_int64(work_fn(c_dims)))
-        if rc:
-            raise RuntimeError(f"{name} returned {rc}")
-        if name.endswith("_backward"):
-            fin = getattr(self.lib, f"__normc_{name}_finalize")
+
+        def run_items(entry, work):
+            work_fn = getattr(self.lib, work)
+            work_fn.restype = ctypes.c_int64
+            fn = getattr(self.lib, entry)
+            fn.restype = ctypes.c_int32
+            items = work_fn(c_dims)
+            rc = fn(c_args, c_dims, ctypes.c_int64(0), ctypes.c_int64(items)) if items else 0
+            if rc:
+                raise RuntimeError(f"{name}: {entry} returned {rc}")
+
+        if "prepass" in k:
+            run_items(k["prepass"]["entry"], k["prepass"]["work"])
+        run_items(k["entry"], k["work"])
+        if "finalize" in k:
+            fin = getattr(self.lib, k["finalize"])
             fin.restype = ctypes.c_int32
             rc = fin(c_args, c_dims)
             if rc:

@@ -22,7 +22,9 @@
 // Implementations:
 //   copy       memcpy of ideal/2 bytes, split across the threads
 //   normc      the bundle's __normc_K_packed over [0, work) split across our
-//              pinned threads (+ __normc_K_finalize for backward kernels)
+//              pinned threads, after __normc_K_prepass over its items split
+//              the same way (forward kernels on long rows), and followed by
+//              __normc_K_finalize (backward kernels)
 //   normc-rt   the same kernel through the runtime (normc_run, pinned pool)
 //   onednn     oneDNN 2.6 layer/batch normalization, plain layout
 //   onednn-blk oneDNN batch normalization on nChw16c (NCHW rows only)
@@ -337,8 +339,33 @@ struct Kernel {
   WorkFn work = nullptr;
   WorkFn workspace = nullptr;
   FinalizeFn finalize = nullptr;
+  PackedFn prepass = nullptr; // forward kernels on long rows
+  WorkFn prepassWork = nullptr;
   std::vector<normc_arg_info> args;
 };
+
+// A kernel's workspace (at least 8 bytes), or an empty Buffer for kernels
+// without one.
+Buffer makeWorkspace(const Kernel &k, const std::vector<int64_t> &dims) {
+  if (!k.workspace)
+    return Buffer();
+  return Buffer(
+      static_cast<size_t>(std::max<int64_t>(k.workspace(dims.data()), 8)));
+}
+
+// One whole call on the calling thread (the outputs the checks compare):
+// prepass items, work items, finalize. `ptrs` holds the workspace last.
+int32_t runSerial(const Kernel &k, const std::vector<void *> &ptrs,
+                  const std::vector<int64_t> &dims) {
+  const int64_t *d = dims.data();
+  int64_t prework = k.prepass ? k.prepassWork(d) : 0;
+  if (prework > 0)
+    if (int32_t rc = k.prepass(ptrs.data(), d, 0, prework))
+      return rc;
+  if (int32_t rc = k.packed(ptrs.data(), d, 0, k.work(d)))
+    return rc;
+  return k.finalize ? k.finalize(ptrs.data(), d) : 0;
+}
 
 struct Case {
   std::string op, shape, layout, dtype, dir;
@@ -404,10 +431,15 @@ bool loadKernel(normc_bundle *bundle, void *dl, const std::string &name,
       reinterpret_cast<WorkFn>(dlsym(dl, (base + "_workspace").c_str()));
   k.finalize =
       reinterpret_cast<FinalizeFn>(dlsym(dl, (base + "_finalize").c_str()));
+  k.prepass =
+      reinterpret_cast<PackedFn>(dlsym(dl, (base + "_prepass").c_str()));
+  k.prepassWork =
+      reinterpret_cast<WorkFn>(dlsym(dl, (base + "_prepass_work").c_str()));
   k.args.resize(normc_kernel_num_args(k.handle));
   for (size_t i = 0; i < k.args.size(); ++i)
     (void)normc_kernel_arg(k.handle, i, &k.args[i]);
-  return k.packed && k.work;
+  // A prepass always comes with its item count and a workspace.
+  return k.packed && k.work && (!k.prepass || (k.prepassWork && k.workspace));
 }
 
 // Concrete shapes: the symbols of the kernel get their values from the arg
@@ -661,8 +693,13 @@ struct Bench {
     std::vector<void *> fptr;
     for (const auto &a : fwd.args)
       fptr.push_back(fbuf[a.name].data);
+    // Forward kernels with a prepass (long rows) have a workspace too.
+    Buffer fworkspace = makeWorkspace(fwd, fb.dims);
+    if (fwd.workspace)
+      fptr.push_back(fworkspace.data);
     int64_t fwork = fwd.work(fb.dims.data());
-    if (int32_t rc = fwd.packed(fptr.data(), fb.dims.data(), 0, fwork)) {
+    int64_t fprework = fwd.prepass ? fwd.prepassWork(fb.dims.data()) : 0;
+    if (int32_t rc = runSerial(fwd, fptr, fb.dims)) {
       std::fprintf(stderr, "  forward kernel failed: %d\n", rc);
       normc_bundle_close(bundle);
       return;
@@ -671,7 +708,7 @@ struct Bench {
     std::map<std::string, Buffer> bbuf;
     std::vector<void *> bptr;
     Buffer workspace;
-    int64_t bwork = 0;
+    int64_t bwork = 0, bprework = 0;
     if (backward) {
       for (size_t i = 0; i < bwd.args.size(); ++i) {
         const auto &a = bwd.args[i];
@@ -685,20 +722,23 @@ struct Bench {
       for (const auto &a : bwd.args)
         bptr.push_back(bbuf.count(a.name) ? bbuf[a.name].data
                                           : fbuf[a.name].data);
-      if (bwd.workspace)
-        workspace = Buffer(static_cast<size_t>(
-            std::max<int64_t>(bwd.workspace(bb.dims.data()), 8)));
+      workspace = makeWorkspace(bwd, bb.dims);
       bptr.push_back(workspace.data);
       bwork = bwd.work(bb.dims.data());
+      bprework = bwd.prepass ? bwd.prepassWork(bb.dims.data()) : 0;
     }
     const Kernel &K = backward ? bwd : fwd;
     const Bound &B = backward ? bb : fb;
     size_t ideal = 0;
     for (size_t b : B.bytes)
       ideal += b;
-    std::fprintf(stderr, "  ideal bytes %.1f MiB, work items %lld\n",
+    std::fprintf(stderr, "  ideal bytes %.1f MiB, work items %lld",
                  ideal / 1048576.0,
                  static_cast<long long>(backward ? bwork : fwork));
+    if (int64_t prework = backward ? bprework : fprework)
+      std::fprintf(stderr, " (after %lld prepass items)",
+                   static_cast<long long>(prework));
+    std::fprintf(stderr, "\n");
 
     size_t half = ideal / 2;
     Buffer csrc(half), cdst(half, o.misalign);
@@ -739,27 +779,31 @@ struct Bench {
       if (contains(o.impls, "normc")) {
         Impl im;
         im.name = "normc";
-        if (!backward) {
-          im.call = [&pool, &fwd, &fb, &fptr, fwork] {
+        // The prepass items (if any) split across the threads, then, once
+        // pool.run has returned (every thread done), the work items, then
+        // finalize on the caller: one kernel call, timed as a whole.
+        const Kernel *k = backward ? &bwd : &fwd;
+        const int64_t *dims = backward ? bb.dims.data() : fb.dims.data();
+        const std::vector<void *> *ptrs = backward ? &bptr : &fptr;
+        int64_t prework = backward ? bprework : fprework;
+        int64_t work = backward ? bwork : fwork;
+        im.call = [&pool, k, dims, ptrs, prework, work] {
+          if (prework > 0)
             pool.run([&](int tid, int n) {
               int64_t b, e;
-              splitRange(fwork, tid, n, b, e);
+              splitRange(prework, tid, n, b, e);
               if (b < e)
-                fwd.packed(fptr.data(), fb.dims.data(), b, e);
+                k->prepass(ptrs->data(), dims, b, e);
             });
-          };
-        } else {
-          im.call = [&pool, &bwd, &bb, &bptr, bwork] {
-            pool.run([&](int tid, int n) {
-              int64_t b, e;
-              splitRange(bwork, tid, n, b, e);
-              if (b < e)
-                bwd.packed(bptr.data(), bb.dims.data(), b, e);
-            });
-            if (bwd.finalize)
-              bwd.finalize(bptr.data(), bb.dims.data());
-          };
-        }
+          pool.run([&](int tid, int n) {
+            int64_t b, e;
+            splitRange(work, tid, n, b, e);
+            if (b < e)
+              k->packed(ptrs->data(), dims, b, e);
+          });
+          if (k->finalize)
+            k->finalize(ptrs->data(), dims);
+        };
         impls.push_back(std::move(im));
       }
       // runtime path
@@ -992,12 +1036,9 @@ struct Bench {
         ptrs.push_back(bbuf.count(a.name) ? bbuf[a.name].data
                                           : fbuf[a.name].data);
       Bound bb = bindShapes(bwd, c.physical);
-      Buffer ws(static_cast<size_t>(std::max<int64_t>(
-          bwd.workspace ? bwd.workspace(bb.dims.data()) : 8, 8)));
+      Buffer ws = bwd.workspace ? makeWorkspace(bwd, bb.dims) : Buffer(8);
       ptrs.push_back(ws.data);
-      bwd.packed(ptrs.data(), bb.dims.data(), 0, bwd.work(bb.dims.data()));
-      if (bwd.finalize)
-        bwd.finalize(ptrs.data(), bb.dims.data());
+      (void)runSerial(bwd, ptrs, bb.dims);
     }
     auto cmp = [&](const std::string &what, const void *ours, normc_dtype odt,
                    const void *ref, normc_dtype rdt, size_t count) {

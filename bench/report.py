@@ -146,7 +146,8 @@ def main():
       "Python peers run once.")
     w("- Timing: median of 21 samples (7 calls × 3 interleaved rounds) after "
       "≥ 0.3 s warm-up; normc = `__normc_K_packed` split over our own pinned "
-      "threads (+ finalize for backward); normc-rt = the same kernel through "
+      "threads (after the prepass, split the same way, for long rows; + "
+      "finalize for backward); normc-rt = the same kernel through "
       "`normc_run` (runtime pool, workspace allocated per call).")
     w("- Residency: where the ideal bytes fit (L2 = both cores' L2, "
       "L3 per lscpu; the guest's effective L3 share is smaller).")

@@ -9,6 +9,10 @@
 //   int64_t __normc_K_work(const int64_t *dims);
 //   int32_t K(T *arg0, ..., int64_t d0, ...);
 //
+// and, for kernels with a workspace, __normc_K_workspace, with their
+// finalize step (backward) and prepass (kernels that split long rows):
+// see docs/abi.md.
+//
 //===----------------------------------------------------------------------===//
 
 #include "codegen/KernelABI.h"
@@ -44,23 +48,35 @@ public:
              << "kernel '" << abi.name << "' has no lowered body";
     for (LLVM::LLVMFuncOp f : {body, workCount, check})
       f.setLinkage(LLVM::Linkage::Internal);
-    if (abi.hasWorkspace) {
-      finalizeBody =
-          module.lookupSymbol<LLVM::LLVMFuncOp>(abi.finalizeBodySymbol());
-      workspaceCount =
-          module.lookupSymbol<LLVM::LLVMFuncOp>(abi.workspaceCountSymbol());
-      if (!finalizeBody || !workspaceCount)
-        return module.emitError()
-               << "kernel '" << abi.name << "' has no lowered finalize step";
-      finalizeBody.setLinkage(LLVM::Linkage::Internal);
-      workspaceCount.setLinkage(LLVM::Linkage::Internal);
-    }
+    auto lookupInternal = [&](StringRef symbol, LLVM::LLVMFuncOp &func) {
+      func = module.lookupSymbol<LLVM::LLVMFuncOp>(symbol);
+      if (func)
+        func.setLinkage(LLVM::Linkage::Internal);
+      return (bool)func;
+    };
+    if (abi.hasWorkspace &&
+        !lookupInternal(abi.workspaceCountSymbol(), workspaceCount))
+      return module.emitError()
+             << "kernel '" << abi.name << "' has no lowered workspace size";
+    if (abi.hasFinalize &&
+        !lookupInternal(abi.finalizeBodySymbol(), finalizeBody))
+      return module.emitError()
+             << "kernel '" << abi.name << "' has no lowered finalize step";
+    if (abi.hasPrepass &&
+        (!lookupInternal(abi.prepassBodySymbol(), prepassBody) ||
+         !lookupInternal(abi.prepassCountSymbol(), prepassCount)))
+      return module.emitError()
+             << "kernel '" << abi.name << "' has no lowered prepass";
     b.setInsertionPointToEnd(module.getBody());
-    buildWork();
-    buildPacked();
-    if (abi.hasWorkspace) {
+    buildWork(abi.workSymbol(), workCount);
+    buildPacked(abi.packedSymbol(), workCount, body);
+    if (abi.hasWorkspace)
       buildWorkspace();
+    if (abi.hasFinalize)
       buildFinalize();
+    if (abi.hasPrepass) {
+      buildWork(abi.prepassWorkSymbol(), prepassCount);
+      buildPacked(abi.prepassSymbol(), prepassCount, prepassBody);
     }
     buildDirect();
     return success();
@@ -84,13 +100,14 @@ private:
     return dims;
   }
 
-  void buildWork() {
+  /// `int64_t symbol(const int64_t *dims)`: the items of a step.
+  void buildWork(StringRef symbol, LLVM::LLVMFuncOp countFn) {
     auto type = LLVM::LLVMFunctionType::get(i64, {ptrType});
-    auto func = LLVM::LLVMFuncOp::create(b, loc(), abi.workSymbol(), type);
+    auto func = LLVM::LLVMFuncOp::create(b, loc(), symbol, type);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(func.addEntryBlock(b));
     SmallVector<Value> dims = loadDims(func.getArgument(0));
-    Value count = LLVM::CallOp::create(b, loc(), workCount, dims).getResult();
+    Value count = LLVM::CallOp::create(b, loc(), countFn, dims).getResult();
     LLVM::ReturnOp::create(b, loc(), count);
   }
 
@@ -144,7 +161,7 @@ private:
     return LLVM::CallOp::create(b, loc(), workspaceCount, dims).getResult();
   }
 
-  /// __normc_K_workspace(dims): scratch bytes of a backward kernel.
+  /// __normc_K_workspace(dims): scratch bytes.
   void buildWorkspace() {
     auto type = LLVM::LLVMFunctionType::get(i64, {ptrType});
     auto func = LLVM::LLVMFuncOp::create(b, loc(), abi.workspaceSymbol(), type);
@@ -188,10 +205,12 @@ private:
     LLVM::ReturnOp::create(b, loc(), exit->getArgument(0));
   }
 
-  /// The packed entry point: every check, then the body on [begin, end).
-  void buildPacked() {
+  /// A packed entry point (of the main step or the prepass): every check,
+  /// then `stepBody` on [begin, end) clamped to the items of `countFn`.
+  void buildPacked(StringRef symbol, LLVM::LLVMFuncOp countFn,
+                   LLVM::LLVMFuncOp stepBody) {
     auto type = LLVM::LLVMFunctionType::get(i32, {ptrType, ptrType, i64, i64});
-    auto func = LLVM::LLVMFuncOp::create(b, loc(), abi.packedSymbol(), type);
+    auto func = LLVM::LLVMFuncOp::create(b, loc(), symbol, type);
     OpBuilder::InsertionGuard guard(b);
     Block *entry = func.addEntryBlock(b);
     Block *computeRange = new Block(), *checkPointers = new Block(),
@@ -212,7 +231,7 @@ private:
     // Clamp [begin, end) to the work items; nothing to do is success, even
     // with null pointers for empty tensors.
     b.setInsertionPointToStart(computeRange);
-    Value work = LLVM::CallOp::create(b, loc(), workCount, dims).getResult();
+    Value work = LLVM::CallOp::create(b, loc(), countFn, dims).getResult();
     Value zero = constant(i64, 0);
     Value begin = LLVM::SMaxOp::create(b, loc(), func.getArgument(2), zero);
     Value end = LLVM::SMinOp::create(b, loc(), func.getArgument(3), work);
@@ -235,7 +254,7 @@ private:
     b.setInsertionPointToStart(run);
     SmallVector<Value> bodyArgs = descriptors(pointers, dims, elements);
     bodyArgs.append({begin, end});
-    LLVM::CallOp::create(b, loc(), body, bodyArgs);
+    LLVM::CallOp::create(b, loc(), stepBody, bodyArgs);
     LLVM::BrOp::create(b, loc(), ValueRange{ok}, exit);
 
     b.setInsertionPointToStart(exit);
@@ -283,8 +302,8 @@ private:
                                        ArrayRef<LLVM::GEPArg>{(int32_t)d});
       LLVM::StoreOp::create(b, loc(), func.getArgument(numArgs + d), slot);
     }
-    auto packed = module.lookupSymbol<LLVM::LLVMFuncOp>(abi.packedSymbol());
-    auto runAll = [&]() {
+    auto runAll = [&](StringRef symbol) {
+      auto packed = module.lookupSymbol<LLVM::LLVMFuncOp>(symbol);
       return LLVM::CallOp::create(b, loc(), packed,
                                   ValueRange{argsArray, dimsArray,
                                              constant(i64, 0),
@@ -292,14 +311,14 @@ private:
           .getResult();
     };
     if (!abi.hasWorkspace) {
-      LLVM::ReturnOp::create(b, loc(), runAll());
+      LLVM::ReturnOp::create(b, loc(), runAll(abi.packedSymbol()));
       return;
     }
-    // Backward: the scratch buffer comes from malloc, then every work item
-    // runs, then the finalize step.
-    Block *allocated = new Block(), *finalizeBlock = new Block(),
-          *release = new Block(), *exit = new Block();
-    for (Block *block : {allocated, finalizeBlock, release, exit})
+    // The scratch buffer comes from malloc; then every item of the prepass,
+    // every work item, and the finalize step run in turn, each only if the
+    // one before succeeded.
+    Block *allocated = new Block(), *release = new Block(), *exit = new Block();
+    for (Block *block : {allocated, release, exit})
       func.getBody().push_back(block);
     release->addArgument(i32, loc());
     exit->addArgument(i32, loc());
@@ -324,17 +343,28 @@ private:
     Value slot = LLVM::GEPOp::create(b, loc(), ptrType, ptrType, argsArray,
                                      ArrayRef<LLVM::GEPArg>{(int32_t)numArgs});
     LLVM::StoreOp::create(b, loc(), scratch, slot);
-    Value code = runAll();
-    Value ok = LLVM::ICmpOp::create(b, loc(), LLVM::ICmpPredicate::eq, code,
-                                    constant(i32, kKernelOk));
-    LLVM::CondBrOp::create(b, loc(), ok, finalizeBlock, ValueRange{}, release,
-                           ValueRange{code});
-    b.setInsertionPointToStart(finalizeBlock);
-    auto finalize = module.lookupSymbol<LLVM::LLVMFuncOp>(abi.finalizeSymbol());
-    Value finalCode = LLVM::CallOp::create(b, loc(), finalize,
-                                           ValueRange{argsArray, dimsArray})
-                          .getResult();
-    LLVM::BrOp::create(b, loc(), ValueRange{finalCode}, release);
+    // Each step's code; a failure skips the steps after it.
+    auto thenIfOk = [&](Value code) {
+      Block *next = new Block();
+      func.getBody().getBlocks().insert(release->getIterator(), next);
+      Value ok = LLVM::ICmpOp::create(b, loc(), LLVM::ICmpPredicate::eq, code,
+                                      constant(i32, kKernelOk));
+      LLVM::CondBrOp::create(b, loc(), ok, next, ValueRange{}, release,
+                             ValueRange{code});
+      b.setInsertionPointToStart(next);
+    };
+    if (abi.hasPrepass)
+      thenIfOk(runAll(abi.prepassSymbol()));
+    Value code = runAll(abi.packedSymbol());
+    if (abi.hasFinalize) {
+      thenIfOk(code);
+      auto finalize =
+          module.lookupSymbol<LLVM::LLVMFuncOp>(abi.finalizeSymbol());
+      code = LLVM::CallOp::create(b, loc(), finalize,
+                                  ValueRange{argsArray, dimsArray})
+                 .getResult();
+    }
+    LLVM::BrOp::create(b, loc(), ValueRange{code}, release);
     b.setInsertionPointToStart(release);
     LLVM::CallOp::create(b, loc(),
                          getOrDeclare("free",
@@ -361,7 +391,7 @@ private:
   OpBuilder b;
   Type ptrType, i64, i32;
   LLVM::LLVMFuncOp body, workCount, check;
-  LLVM::LLVMFuncOp finalizeBody, workspaceCount;
+  LLVM::LLVMFuncOp finalizeBody, workspaceCount, prepassBody, prepassCount;
 };
 
 /// The PTX of each architecture recorded on the module (kGpuPTXAttrName).

@@ -32,6 +32,8 @@ DictionaryAttr KernelABI::toAttr(MLIRContext *context) const {
       b.getNamedAttr("num_dims", b.getI64IntegerAttr(numDims)),
       b.getNamedAttr("args", b.getArrayAttr(argAttrs)),
       b.getNamedAttr("workspace", b.getBoolAttr(hasWorkspace)),
+      b.getNamedAttr("finalize", b.getBoolAttr(hasFinalize)),
+      b.getNamedAttr("prepass", b.getBoolAttr(hasPrepass)),
       b.getNamedAttr(
           "gpu_functions",
           b.getStrArrayAttr(llvm::to_vector_of<StringRef>(gpuFunctions))),
@@ -59,6 +61,13 @@ FailureOr<KernelABI> KernelABI::fromAttr(DictionaryAttr attr) {
   abi.numDims = numDims.getInt();
   if (auto workspace = attr.getAs<BoolAttr>("workspace"))
     abi.hasWorkspace = workspace.getValue();
+  if (auto finalize = attr.getAs<BoolAttr>("finalize"))
+    abi.hasFinalize = finalize.getValue();
+  if (auto prepass = attr.getAs<BoolAttr>("prepass"))
+    abi.hasPrepass = prepass.getValue();
+  // Both steps use the workspace.
+  if ((abi.hasFinalize || abi.hasPrepass) != abi.hasWorkspace)
+    return failure();
   if (auto functions = attr.getAs<ArrayAttr>("gpu_functions"))
     for (Attribute function : functions) {
       auto name = dyn_cast<StringAttr>(function);
@@ -133,8 +142,12 @@ std::string norm::writeManifest(ArrayRef<KernelABI> kernels,
        << ", \"entry\": " << jsonString(k.packedSymbol())
        << ", \"work\": " << jsonString(k.workSymbol());
     if (k.hasWorkspace)
-      os << ", \"workspace\": " << jsonString(k.workspaceSymbol())
-         << ", \"finalize\": " << jsonString(k.finalizeSymbol());
+      os << ", \"workspace\": " << jsonString(k.workspaceSymbol());
+    if (k.hasFinalize)
+      os << ", \"finalize\": " << jsonString(k.finalizeSymbol());
+    if (k.hasPrepass)
+      os << ", \"prepass\": {\"entry\": " << jsonString(k.prepassSymbol())
+         << ", \"work\": " << jsonString(k.prepassWorkSymbol()) << "}";
     if (!gpuArchs.empty() && !k.gpuFunctions.empty()) {
       os << ", \"gpu\": {\"plan\": " << jsonString(k.gpuPlanSymbol())
          << ", \"functions\": [";
@@ -226,10 +239,16 @@ std::string norm::writeHeader(ArrayRef<KernelABI> kernels, StringRef guard,
        << "(dims).";
     if (k.hasWorkspace)
       os << "\n * It takes a scratch buffer of " << k.workspaceSymbol()
-         << "(dims) bytes\n * as args[" << k.args.size() << "], and "
-         << k.finalizeSymbol()
-         << " runs once after every\n * work item. The direct entry "
-            "allocates it itself (malloc).";
+         << "(dims) bytes\n * as args[" << k.args.size() << "].";
+    if (k.hasPrepass)
+      os << "\n * Before any work item, every item [0, "
+         << k.prepassWorkSymbol() << "(dims))\n * of " << k.prepassSymbol()
+         << " must have run (there may be none).";
+    if (k.hasFinalize)
+      os << "\n * " << k.finalizeSymbol()
+         << " runs once after every work item.";
+    if (k.hasWorkspace)
+      os << "\n * The direct entry allocates the buffer itself (malloc).";
     os << " */\n";
     std::string params;
     llvm::raw_string_ostream ps(params);
@@ -244,11 +263,17 @@ std::string norm::writeHeader(ArrayRef<KernelABI> kernels, StringRef guard,
        << "(void *const *args, const int64_t *dims, int64_t begin, "
           "int64_t end);\n";
     os << "int64_t " << k.workSymbol() << "(const int64_t *dims);\n";
-    if (k.hasWorkspace) {
+    if (k.hasWorkspace)
       os << "int64_t " << k.workspaceSymbol() << "(const int64_t *dims);\n";
+    if (k.hasPrepass) {
+      os << "int32_t " << k.prepassSymbol()
+         << "(void *const *args, const int64_t *dims, int64_t begin, "
+            "int64_t end);\n";
+      os << "int64_t " << k.prepassWorkSymbol() << "(const int64_t *dims);\n";
+    }
+    if (k.hasFinalize)
       os << "int32_t " << k.finalizeSymbol()
          << "(void *const *args, const int64_t *dims);\n";
-    }
   }
   os << "\n#ifdef __cplusplus\n}\n#endif\n\n#endif /* " << guard << " */\n";
   return text;

@@ -20,7 +20,7 @@
 namespace mlir::norm {
 
 /// Bumped whenever the entry points or the manifest change incompatibly.
-constexpr unsigned kBundleAbiVersion = 2;
+constexpr unsigned kBundleAbiVersion = 3;
 
 /// Return codes of every generated entry point.
 enum KernelStatus : int32_t {
@@ -47,9 +47,12 @@ struct KernelABI {
   std::string attrsJson;
   unsigned numDims = 0;
   SmallVector<KernelArg> args;
-  /// Backward kernels: a scratch buffer (runtime-allocated, passed as
-  /// args[args.size()]) and a finalize step after all work items.
+  /// A scratch buffer (runtime-allocated, passed as args[args.size()]),
+  /// used by a finalize step after all work items (backward kernels) or a
+  /// prepass before them (forward kernels that split long rows).
   bool hasWorkspace = false;
+  bool hasFinalize = false;
+  bool hasPrepass = false;
   /// GPU functions (PTX entry names); empty without GPU code.
   SmallVector<std::string> gpuFunctions;
 
@@ -72,6 +75,16 @@ struct KernelABI {
   }
   std::string gpuPlanSymbol() const { return "__normc_" + name + "_gpu_plan"; }
   std::string finalizeSymbol() const { return "__normc_" + name + "_finalize"; }
+  std::string prepassSymbol() const { return "__normc_" + name + "_prepass"; }
+  std::string prepassWorkSymbol() const {
+    return "__normc_" + name + "_prepass_work";
+  }
+  std::string prepassBodySymbol() const {
+    return "__normc_" + name + "_prepassbody";
+  }
+  std::string prepassCountSymbol() const {
+    return "__normc_" + name + "_prepasscount";
+  }
   std::string finalizeBodySymbol() const {
     return "__normc_" + name + "_finalizebody";
   }

@@ -165,6 +165,7 @@ struct NormFormKernelsPass
     options.vectorLength = vectorLength;
     options.streamingStoreMinBytes = streamingStoreMinBytes;
     options.prefetchNextItem = prefetchNextItem;
+    options.splitLongRows = splitLongRows;
     return options;
   }
 
@@ -261,10 +262,33 @@ struct NormFormKernelsPass
       abi.args.push_back(karg);
     }
 
+    // Long rows are reduced in chunks by a prepass (canSplitRows), whose
+    // partial statistics live in a workspace.
+    LoopEmitOptions options = loopEmitOptions();
+    if (canSplitRows(desc, inputType.getShape(), elementType, options)) {
+      abi.hasWorkspace = true;
+      abi.hasPrepass = true;
+    }
+
     OpBuilder moduleBuilder(func);
     ImplicitLocOpBuilder b(func.getLoc(), moduleBuilder);
-    emitBody(b, abi, desc, memrefTypes, func, op, roles);
-    emitWorkCount(b, abi, desc, elementType, xCodes);
+    emitBody(b, abi, desc, memrefTypes, func, op, roles, /*prepass=*/false);
+    if (abi.hasPrepass) {
+      emitBody(b, abi, desc, memrefTypes, func, op, roles, /*prepass=*/true);
+      emitSizeFunction(
+          b, abi.prepassCountSymbol(), abi, xCodes, [&](ValueRange sizes) {
+            return emitPrepassWorkCount(b, desc, elementType, sizes, options);
+          });
+      emitSizeFunction(b, abi.workspaceCountSymbol(), abi, xCodes,
+                       [&](ValueRange sizes) {
+                         return emitRowSplitWorkspaceSize(b, desc, elementType,
+                                                          sizes, options);
+                       });
+    }
+    emitSizeFunction(
+        b, abi.workCountSymbol(), abi, xCodes, [&](ValueRange sizes) {
+          return emitForwardWorkCount(b, desc, elementType, sizes, options);
+        });
     emitCheck(b, abi, desc, xCodes);
     return abi;
   }
@@ -288,6 +312,7 @@ struct NormFormKernelsPass
     abi.attrsJson = describeAttrs(desc);
     abi.numDims = llvm::count_if(xCodes, [](int64_t c) { return c < 0; });
     abi.hasWorkspace = true;
+    abi.hasFinalize = true;
 
     std::pair<Value, const char *> inputs[] = {
         {roles.gradOutput, "dy"}, {roles.input, "x"},   {roles.gamma, "gamma"},
@@ -357,6 +382,9 @@ struct NormFormKernelsPass
     OpBuilder moduleBuilder(func);
     ImplicitLocOpBuilder b(func.getLoc(), moduleBuilder);
     LoopEmitOptions options = loopEmitOptions();
+    // Few long rows are split: a prepass sums pass A per row chunk.
+    abi.hasPrepass = canSplitBackwardRows(&getContext(), desc,
+                                          inputType.getShape(), options);
     Type workspaceType =
         MemRefType::get({ShapedType::kDynamic}, b.getF64Type());
     auto bindArgs = [&](Block *entry) {
@@ -386,6 +414,25 @@ struct NormFormKernelsPass
                                  entry->getArgument(n - 1), options);
       func::ReturnOp::create(b);
     }
+    if (abi.hasPrepass) {
+      {
+        OpBuilder::InsertionGuard guard(b);
+        func::FuncOp body = makeFunc(abi.prepassBodySymbol(),
+                                     {b.getIndexType(), b.getIndexType()});
+        Block *entry = body.addEntryBlock();
+        b.setInsertionPointToStart(entry);
+        bindArgs(entry);
+        unsigned n = entry->getNumArguments();
+        emitNormalizeBackwardPrepassLoops(b, desc, buffers,
+                                          entry->getArgument(n - 2),
+                                          entry->getArgument(n - 1), options);
+        func::ReturnOp::create(b);
+      }
+      emitSizeFunction(
+          b, abi.prepassCountSymbol(), abi, xCodes, [&](ValueRange sizes) {
+            return emitBackwardPrepassWorkCount(b, desc, sizes, options);
+          });
+    }
     {
       OpBuilder::InsertionGuard guard(b);
       func::FuncOp finalize = makeFunc(abi.finalizeBodySymbol(), {});
@@ -404,7 +451,7 @@ struct NormFormKernelsPass
       OpBuilder::InsertionGuard guard(b);
       func::FuncOp count = declareDimsFunc(b, abi.workCountSymbol(),
                                            abi.numDims, b.getI64Type());
-      Value chunks = emitBackwardChunkCount(
+      Value chunks = emitBackwardWorkCount(
           b, desc, emitInputSizes(b, xCodes, count.getArguments()), options);
       func::ReturnOp::create(
           b, ValueRange{arith::IndexCastOp::create(b, b.getI64Type(), chunks)});
@@ -426,14 +473,20 @@ struct NormFormKernelsPass
     return abi;
   }
 
+  /// The body (or, with `prepass`, the prepass body) of a forward kernel:
+  /// the memrefs, the workspace if any, then the range of work items.
   void emitBody(ImplicitLocOpBuilder &b, const KernelABI &abi,
                 const NormDescription &desc, ArrayRef<Type> memrefTypes,
                 func::FuncOp spec, NormalizationOpInterface op,
-                const Roles &roles) {
+                const Roles &roles, bool prepass) {
     SmallVector<Type> argTypes(memrefTypes);
+    if (abi.hasWorkspace)
+      argTypes.push_back(
+          MemRefType::get({ShapedType::kDynamic}, b.getF64Type()));
     argTypes.append({b.getIndexType(), b.getIndexType()});
-    auto body = func::FuncOp::create(b, abi.bodySymbol(),
-                                     b.getFunctionType(argTypes, {}));
+    auto body = func::FuncOp::create(
+        b, prepass ? abi.prepassBodySymbol() : abi.bodySymbol(),
+        b.getFunctionType(argTypes, {}));
     body.setPrivate();
     Block *entry = body.addEntryBlock();
     OpBuilder::InsertionGuard guard(b);
@@ -470,8 +523,14 @@ struct NormFormKernelsPass
     (void)out;
     LoopEmitOptions options = loopEmitOptions();
     unsigned numArgs = entry->getNumArguments();
-    emitNormalizeLoops(b, desc, buffers, entry->getArgument(numArgs - 2),
-                       entry->getArgument(numArgs - 1), options);
+    if (abi.hasWorkspace)
+      buffers.workspace = entry->getArgument(numArgs - 3);
+    Value begin = entry->getArgument(numArgs - 2);
+    Value end = entry->getArgument(numArgs - 1);
+    if (prepass)
+      emitNormalizePrepassLoops(b, desc, buffers, begin, end, options);
+    else
+      emitNormalizeLoops(b, desc, buffers, begin, end, options);
     func::ReturnOp::create(b);
   }
 
@@ -484,16 +543,14 @@ struct NormFormKernelsPass
     return func;
   }
 
-  void emitWorkCount(ImplicitLocOpBuilder &b, const KernelABI &abi,
-                     const NormDescription &desc, Type elementType,
-                     ArrayRef<int64_t> xCodes) {
+  /// `int64_t name(d0, d1, ...)` returning `size` of the input's sizes.
+  static void
+  emitSizeFunction(ImplicitLocOpBuilder &b, StringRef name,
+                   const KernelABI &abi, ArrayRef<int64_t> xCodes,
+                   function_ref<Value(ValueRange inputSizes)> size) {
     OpBuilder::InsertionGuard guard(b);
-    func::FuncOp func =
-        declareDimsFunc(b, abi.workCountSymbol(), abi.numDims, b.getI64Type());
-    LoopEmitOptions options = loopEmitOptions();
-    Value count = emitWorkItemCount(
-        b, desc, elementType, emitInputSizes(b, xCodes, func.getArguments()),
-        options);
+    func::FuncOp func = declareDimsFunc(b, name, abi.numDims, b.getI64Type());
+    Value count = size(emitInputSizes(b, xCodes, func.getArguments()));
     func::ReturnOp::create(
         b, ValueRange{arith::IndexCastOp::create(b, b.getI64Type(), count)});
   }

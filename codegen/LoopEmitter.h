@@ -30,6 +30,37 @@ struct ItemStats {
   Value rstdScaled; // rstd / s
 };
 
+/// How the rows of one call are split (see canSplitRows), from the
+/// canonical sizes; every value is computed at run time where sizes are
+/// dynamic.
+struct RowSplit {
+  Value enabled;   // i1: these rows are split
+  Value rows;      // statistics
+  Value rowLength; // elements per row
+  Value chunks;    // chunks per row, of kRowSplitChunk elements (the last
+                   // one shorter)
+  Value items;     // rows * chunks: work items of the prepass and main step
+};
+
+/// f64 values per chunk in the workspace: the chunk's mean minus the row's
+/// first element, and its sum of squared deviations from its own mean.
+constexpr int64_t kRowSplitPartials = 2;
+
+/// The split of `layout` (row mode, one reduced dim) for canonical `sizes`:
+/// rows of at least kRowSplitMinElements when there are fewer than
+/// kRowSplitMaxRows, or (`splitVeryLongRows`, the forward) when they are
+/// longer than kRowSplitAlwaysElements.
+RowSplit emitRowSplit(ImplicitLocOpBuilder &b, const CanonicalLayout &layout,
+                      ArrayRef<Value> sizes, int64_t lanes,
+                      bool splitVeryLongRows);
+
+/// Whether `layout`'s statistics are contiguous rows (row mode, one reduced
+/// dim: the innermost), and whether such rows of the static `inputShape`
+/// may be split by emitRowSplit.
+bool hasContiguousRows(const CanonicalLayout &layout);
+bool mayHaveLongRows(const CanonicalLayout &layout,
+                     ArrayRef<int64_t> inputShape, bool splitVeryLongRows);
+
 class LoopEmitter {
 public:
   /// `accumulation` is the type of the statistics (f64 for the backward),
@@ -42,6 +73,8 @@ public:
         layout(CanonicalLayout::get(desc, inputType.getShape(), vl)) {}
 
   void emit(const NormBuffers &buffers, Value begin, Value end);
+  /// The prepass of split rows: partial statistics of chunks [begin, end).
+  void emitPrepass(const NormBuffers &buffers, Value begin, Value end);
 
 protected:
   /// Canonical views (CanonicalLayout) of input-, gamma- and stats-shaped
@@ -51,6 +84,8 @@ protected:
   Value viewStats(Value memref);
   /// Sets the types, mode and sizes from the canonical input.
   void prepare(Type dataType, Type storage, Value canonicalInput);
+  /// Canonical views of every buffer in `buf`, then prepare().
+  void bindBuffers(const NormBuffers &buffers);
   /// Number of work items (statistics, or lane chunks of them).
   Value itemCount();
   /// Sets keptIndices, statIndices, laneMask and statMask for work item
@@ -193,8 +228,45 @@ protected:
   Value itemExceedsCache();
   /// Passes 1-2 as one pass of shifted sums (see its comment).
   std::pair<Value, Value> accumulateOnePass(Value shift);
+  /// The first element of the current item's reduced set (one per
+  /// statistic in lane mode), the shift of the passes.
+  Value loadFirstElement();
+  /// Passes 1 and 2 in cache (f32 squares where they are exact enough, see
+  /// canSquareInF32): the offset of the mean from x0 and the sum of squared
+  /// deviations, in the wide type.
+  std::pair<Value, Value> accumulateTwoPass(Value x0W);
   ItemStats computeStats();
+  /// rstd, mean and running statistics from the offset of the mean from x0
+  /// and the sum of squares (both scaled by scaleW); stores them, only
+  /// where `storeCondition` holds if it is given.
+  ItemStats finishStats(Value x0, Value offsetW, Value squaresW, Value scaleW,
+                        Value storeCondition = Value());
   ItemStats givenStats();
+
+  // Split rows (canSplitRows; codegen/SplitRows.cpp).
+  /// Restricts the innermost dim of the current row to chunk `chunk`.
+  void setChunkRange(const RowSplit &split, Value chunk);
+  void clearChunkRange();
+  /// For each row that items [begin, end) (chunks) touch: setupItem, then
+  /// `body` with the row and its chunks' range in this call.
+  void forEachSplitRow(
+      const RowSplit &split, Value begin, Value end,
+      function_ref<void(Value row, Value chunkBegin, Value chunkEnd)> body);
+  /// `body` for each prepass item of [begin, end): its row set up (see
+  /// setupItem) and the innermost loops restricted to its chunk.
+  void forEachPrepassChunk(const RowSplit &split, Value begin, Value end,
+                           function_ref<void(Value item, Value chunk)> body);
+  /// `body` once per chunk of [chunkBegin, chunkEnd) of the current row,
+  /// with the innermost loops restricted to the chunk.
+  void forEachChunk(const RowSplit &split, Value chunkBegin, Value chunkEnd,
+                    function_ref<void()> body);
+  /// The offset of row `row`'s mean from x0 and its sum of squares, from
+  /// its chunks' partials in the workspace.
+  std::pair<Value, Value> combineChunks(const RowSplit &split, Value row);
+  /// The main step of split rows: items [begin, end) are chunks; each row
+  /// combines its partials once per call and then writes its chunks.
+  void emitSplitRows(const RowSplit &split, Value begin, Value end,
+                     Value streaming);
   void normalize(const ItemStats &stats);
 
   ImplicitLocOpBuilder &b;
@@ -210,8 +282,11 @@ protected:
   int64_t statLanes = 1; // statistics per vector: vl / segment (lane mode)
   Type elementType, storageType, wideType;
   VectorType accVector;
-  Value reductionCount;  // M, in the wide type
+  Value reductionCount;  // M, in the wide type (of the chunk, in a prepass)
   Value reducedElements; // M, as an index
+  /// The range of the innermost dim the row-mode loops visit: a chunk of a
+  /// split row; null for the whole dim.
+  Value innerBegin, innerCount;
   // Per work item.
   SmallVector<Value> keptIndices; // input indices; reduced dims unset
   SmallVector<Value> statIndices;

@@ -66,13 +66,86 @@ static Value chunkCount(ImplicitLocOpBuilder &b, Value items,
   return b.createOrFold<arith::MinUIOp>(chunks, c(kMaxBackwardChunks));
 }
 
+/// Sums of pass A per row chunk of a split row (sumPassA).
+static constexpr int64_t kPassASums = 4;
+
+bool norm::canSplitBackwardRows(MLIRContext *context,
+                                const NormDescription &desc,
+                                ArrayRef<int64_t> inputShape,
+                                const LoopEmitOptions &options) {
+  // Given statistics make no pass A: nothing couples a row's chunks.
+  if (!options.splitLongRows || desc.givenStats)
+    return false;
+  CanonicalLayout layout = CanonicalLayout::get(
+      desc, inputShape, statsVectorLength(Float64Type::get(context), options));
+  if (!hasContiguousRows(layout))
+    return false;
+  // Chunks of one row add to disjoint dgamma/dbeta partials only where
+  // gamma varies along the row, and only along it.
+  bool affineAlongRowsOnly =
+      llvm::all_of(ArrayRef(layout.dims).drop_back(),
+                   [](const CanonicalLayout::Dim &dim) { return !dim.affine; });
+  if (!desc.affineDims.empty() &&
+      (!layout.dims.back().affine || !affineAlongRowsOnly))
+    return false;
+  // Only few rows: splitting saves no read from memory in the backward
+  // (its two passes read a long row twice anyway), and each split row needs
+  // a partial slice of its own.
+  return mayHaveLongRows(layout, inputShape, /*splitVeryLongRows=*/false);
+}
+
+/// The row split of a backward kernel for input sizes `inputSizes`, or
+/// nullopt when it never splits its rows.
+static std::optional<RowSplit>
+getBackwardRowSplit(ImplicitLocOpBuilder &b, const NormDescription &desc,
+                    ValueRange inputSizes, const LoopEmitOptions &options) {
+  SmallVector<int64_t> shape;
+  for (Value size : inputSizes)
+    shape.push_back(getConstantIntValue(size).value_or(ShapedType::kDynamic));
+  if (!canSplitBackwardRows(b.getContext(), desc, shape, options))
+    return std::nullopt;
+  int64_t lanes = statsVectorLength(b.getF64Type(), options);
+  CanonicalLayout layout = CanonicalLayout::get(desc, shape, lanes);
+  return emitRowSplit(b, layout, emitCanonicalSizes(b, layout, inputSizes),
+                      lanes, /*splitVeryLongRows=*/false);
+}
+
 Value norm::emitBackwardChunkCount(ImplicitLocOpBuilder &b,
                                    const NormDescription &desc,
                                    ValueRange inputSizes,
                                    const LoopEmitOptions &options) {
   // Backward computes in f64: its work items use the f64 vector length.
   Value items = emitWorkItemCount(b, desc, b.getF64Type(), inputSizes, options);
-  return chunkCount(b, items, inputSizes);
+  Value chunks = chunkCount(b, items, inputSizes);
+  std::optional<RowSplit> split =
+      getBackwardRowSplit(b, desc, inputSizes, options);
+  if (!split)
+    return chunks;
+  return b.createOrFold<arith::SelectOp>(split->enabled, split->rows, chunks);
+}
+
+Value norm::emitBackwardWorkCount(ImplicitLocOpBuilder &b,
+                                  const NormDescription &desc,
+                                  ValueRange inputSizes,
+                                  const LoopEmitOptions &options) {
+  Value chunks = emitBackwardChunkCount(b, desc, inputSizes, options);
+  std::optional<RowSplit> split =
+      getBackwardRowSplit(b, desc, inputSizes, options);
+  if (!split)
+    return chunks;
+  return b.createOrFold<arith::SelectOp>(split->enabled, split->items, chunks);
+}
+
+Value norm::emitBackwardPrepassWorkCount(ImplicitLocOpBuilder &b,
+                                         const NormDescription &desc,
+                                         ValueRange inputSizes,
+                                         const LoopEmitOptions &options) {
+  Value none = arith::ConstantIndexOp::create(b, 0);
+  std::optional<RowSplit> split =
+      getBackwardRowSplit(b, desc, inputSizes, options);
+  if (!split)
+    return none;
+  return b.createOrFold<arith::SelectOp>(split->enabled, split->items, none);
 }
 
 /// Elements of gamma: the input sizes at the affine dims.
@@ -93,7 +166,12 @@ Value norm::emitBackwardWorkspaceSize(ImplicitLocOpBuilder &b,
   Value perChunk = b.createOrFold<arith::MulIOp>(
       gammaElements(b, desc, inputSizes),
       arith::ConstantIndexOp::create(b, numPartials));
-  return b.createOrFold<arith::MulIOp>(chunks, perChunk);
+  Value partials = b.createOrFold<arith::MulIOp>(chunks, perChunk);
+  // Then pass A's sums of every row chunk.
+  return b.createOrFold<arith::AddIOp>(
+      partials, b.createOrFold<arith::MulIOp>(
+                    emitBackwardPrepassWorkCount(b, desc, inputSizes, options),
+                    arith::ConstantIndexOp::create(b, kPassASums)));
 }
 
 namespace {
@@ -103,14 +181,51 @@ public:
   /// All backward arithmetic is f64 (see the file comment).
   BackwardEmitter(ImplicitLocOpBuilder &b, const NormDescription &desc,
                   const LoopEmitOptions &options, MemRefType inputType)
-      : LoopEmitter(b, desc, options, inputType, b.getF64Type()) {}
+      : LoopEmitter(b, desc, options, inputType, b.getF64Type()),
+        mayProcessSplitRows(canSplitBackwardRows(
+            b.getContext(), desc, inputType.getShape(), options)) {}
 
   void emitChunks(const NormBackwardBuffers &buffers, Value begin, Value end);
   void emitFinalize(const NormBackwardBuffers &buffers, Value numChunks);
+  /// The prepass of split rows: pass A's sums of row chunks [begin, end).
+  void emitPrepass(const NormBackwardBuffers &buffers, Value begin, Value end);
 
 private:
+  /// What every element of the current item needs: the saved statistics,
+  /// and the scale of f64 data near its maximum.
+  struct ItemContext {
+    Value rstd, mean; // saved (or from the given variance)
+    Value scaleVec;   // x * s (f64 data near its maximum), or null
+    Value rstdOverScale;
+    Value rstdVec, meanVec;
+    Value itemGamma; // see loadItemGamma
+  };
+  /// The per-item factors of pass B (see the file comment).
+  struct Factors {
+    Value c, mg, mgx, k, ratio, rstdExact;
+  };
+
   void setup(const NormBackwardBuffers &buffers);
+  ItemContext loadItemContext();
+  Value centeredOf(const ItemContext &ctx, ArrayRef<Value> indices, Value mask);
+  Value gOf(const ItemContext &ctx, Value dyVec, ArrayRef<Value> indices,
+            Value mask);
+  bool sumsScaledAfter() const;
+  /// Pass A: sum(g), sum(g * xhat'), sum(xhat'), sum(xhat'^2) over the
+  /// item (or chunk), xhat' unscaled by rstd' where sumsScaledAfter().
+  SmallVector<Value> sumPassA(const ItemContext &ctx);
+  Factors factorsFromSums(const ItemContext &ctx, ArrayRef<Value> sums);
+  Factors givenFactors(const ItemContext &ctx);
+  /// Pass B: dx and the dgamma/dbeta partials.
+  void passB(const ItemContext &ctx, const Factors &f);
   void processItem();
+  /// The main step of split rows: items [begin, end) are row chunks; each
+  /// row adds its chunks' sums once per call, then runs pass B per chunk.
+  void emitSplitRows(const RowSplit &split, Value perChunk, Value begin,
+                     Value end);
+  /// Workspace index of sum `which` of row chunk `item` (split rows; the
+  /// sums follow the partial slices, one per row).
+  Value sumIndex(const RowSplit &split, Value item, int64_t which);
   /// Flat index of gamma's element at the given input indices.
   Value gammaOffset(ArrayRef<Value> indices);
   void addPartial(int64_t which, Value contribution, ArrayRef<Value> indices,
@@ -120,11 +235,14 @@ private:
   Value dy, dx, workspace;
   Value gammaCount; // G
   Value chunkBase;  // workspace offset of the current chunk
-  Value streaming;  // whether dx is written with streaming stores
+  /// The current slice belongs to one split row (emitSplitRows).
+  bool partialsOwnedByRow = false;
+  Value streaming; // whether dx is written with streaming stores
   int64_t numPartials = 0;
   int64_t dgammaSlot = -1, dbetaSlot = -1;
   bool wantDx = false;
   SmallVector<Value> gammaSizes; // canonical sizes of the affine dims
+  bool mayProcessSplitRows;      // canSplitBackwardRows
 };
 
 void BackwardEmitter::setup(const NormBackwardBuffers &buffers) {
@@ -177,6 +295,12 @@ void BackwardEmitter::addPartial(int64_t which, Value contribution,
   Value at = b.createOrFold<arith::AddIOp>(
       b.createOrFold<arith::AddIOp>(chunkBase, slot), gammaOffset(indices));
   if (layout.dims.back().affine) {
+    // A split row owns its slice and visits each gamma element once: its
+    // partial is stored, not added (no clearing, no read).
+    if (partialsOwnedByRow) {
+      storeVector(contribution, workspace, at, mask);
+      return;
+    }
     // One partial per lane: a vector read-modify-write.
     Value old = loadInput(workspace, at, mask);
     storeVector(arith::AddFOp::create(b, old, contribution), workspace, at,
@@ -193,15 +317,16 @@ void BackwardEmitter::addPartial(int64_t which, Value contribution,
                           ValueRange{at});
 }
 
-void BackwardEmitter::processItem() {
+BackwardEmitter::ItemContext BackwardEmitter::loadItemContext() {
   Type stat = statType(accType);
   Value zeroStat = constant(stat, 0.0);
   Value one = constant(stat, 1.0);
   Value eps = constant(stat, desc.epsilon);
+  ItemContext ctx;
 
   // Statistics: the forward's saved rstd (and mean), or rstd from the given
   // variance exactly as the forward computed it.
-  Value rstd, mean = zeroStat;
+  ctx.mean = zeroStat;
   if (desc.givenStats) {
     Value var = castFloat(loadStat(buf.givenVar), accType);
     Value denominator =
@@ -209,12 +334,12 @@ void BackwardEmitter::processItem() {
             ? (Value)math::SqrtOp::create(b, arith::AddFOp::create(b, var, eps))
             : (Value)arith::AddFOp::create(b, math::SqrtOp::create(b, var),
                                            eps);
-    rstd = arith::DivFOp::create(b, one, denominator);
+    ctx.rstd = arith::DivFOp::create(b, one, denominator);
   } else {
-    rstd = castFloat(loadStat(buf.savedRstd), accType);
+    ctx.rstd = castFloat(loadStat(buf.savedRstd), accType);
   }
   if (desc.center || desc.givenStats)
-    mean = castFloat(loadStat(buf.savedMean), accType);
+    ctx.mean = castFloat(loadStat(buf.savedMean), accType);
   // f64 data near its maximum: x - mean can overflow; work on x * 2^-600
   // (exact) and fold the scale into rstd.
   Value scale;
@@ -222,41 +347,84 @@ void BackwardEmitter::processItem() {
     Value huge = arith::OrIOp::create(
         b,
         arith::CmpFOp::create(b, arith::CmpFPredicate::OGE,
-                              math::AbsFOp::create(b, mean),
+                              math::AbsFOp::create(b, ctx.mean),
                               constant(stat, std::ldexp(1.0, 960))),
-        arith::CmpFOp::create(b, arith::CmpFPredicate::OLE, rstd,
+        arith::CmpFOp::create(b, arith::CmpFPredicate::OLE, ctx.rstd,
                               constant(stat, std::ldexp(1.0, -960))));
     scale = arith::SelectOp::create(b, huge,
                                     constant(stat, std::ldexp(1.0, -600)), one);
   }
-  Value scaleVec = scale ? toVector(scale) : Value();
-  Value rstdOverScale =
-      scale ? (Value)arith::DivFOp::create(b, rstd, scale) : rstd;
-  Value rstdVec = toVector(rstdOverScale);
-  Value meanVec =
-      toVector(scale ? (Value)arith::MulFOp::create(b, mean, scale) : mean);
+  ctx.scaleVec = scale ? toVector(scale) : Value();
+  ctx.rstdOverScale =
+      scale ? (Value)arith::DivFOp::create(b, ctx.rstd, scale) : ctx.rstd;
+  ctx.rstdVec = toVector(ctx.rstdOverScale);
+  ctx.meanVec = toVector(
+      scale ? (Value)arith::MulFOp::create(b, ctx.mean, scale) : ctx.mean);
+  ctx.itemGamma = loadItemGamma(buf.gamma);
+  return ctx;
+}
 
+Value BackwardEmitter::centeredOf(const ItemContext &ctx,
+                                  ArrayRef<Value> indices, Value mask) {
   // x*s - mean'*s, which passes A and B scale differently.
-  auto centeredOf = [&](ArrayRef<Value> indices, Value mask) -> Value {
-    Value x = loadInput(buf.input, indices, mask);
-    if (scaleVec)
-      x = arith::MulFOp::create(b, x, scaleVec);
-    return arith::SubFOp::create(b, x, meanVec);
-  };
-  auto xhatOf = [&](ArrayRef<Value> indices, Value mask) {
-    return arith::MulFOp::create(b, centeredOf(indices, mask), rstdVec);
-  };
-  Value itemGamma = loadItemGamma(buf.gamma);
-  auto gOf = [&](Value dyVec, ArrayRef<Value> indices, Value mask) -> Value {
-    if (!buf.gamma)
-      return dyVec;
-    return arith::MulFOp::create(
-        b, dyVec, itemGamma ? itemGamma : loadGamma(buf.gamma, indices, mask));
-  };
+  Value x = loadInput(buf.input, indices, mask);
+  if (ctx.scaleVec)
+    x = arith::MulFOp::create(b, x, ctx.scaleVec);
+  return arith::SubFOp::create(b, x, ctx.meanVec);
+}
 
-  // Pass A (computed statistics): the sums that couple the elements of one
-  // statistic, over xhat' = (x - mean') * rstd' with the saved (f32-rounded)
-  // mean' and rstd'. From them the exact statistics are recovered:
+Value BackwardEmitter::gOf(const ItemContext &ctx, Value dyVec,
+                           ArrayRef<Value> indices, Value mask) {
+  if (!buf.gamma)
+    return dyVec;
+  return arith::MulFOp::create(
+      b, dyVec,
+      ctx.itemGamma ? ctx.itemGamma : loadGamma(buf.gamma, indices, mask));
+}
+
+bool BackwardEmitter::sumsScaledAfter() const {
+  // f32/f16/bf16 data: the sums run over x - mean' and are scaled by rstd'
+  // once after the loop (one multiply less per element; the squares of such
+  // deviations stay far inside f64's range). f64 data sums xhat'.
+  return !elementType.isF64();
+}
+
+SmallVector<Value> BackwardEmitter::sumPassA(const ItemContext &ctx) {
+  bool scaleAfter = sumsScaledAfter();
+  Value zero = constant(accVector, 0.0);
+  SmallVector<Value> sums = forEachVector(
+      keptIndices, 0, {zero, zero, zero, zero},
+      [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
+        Value centered = centeredOf(ctx, indices, mask);
+        Value xhat = zeroMasked(
+            scaleAfter ? centered
+                       : (Value)arith::MulFOp::create(b, centered, ctx.rstdVec),
+            mask);
+        Value g = gOf(ctx, loadInput(dy, indices, mask), indices, mask);
+        SmallVector<Value> next(accs);
+        next[0] = arith::AddFOp::create(b, accs[0], g);
+        next[1] = math::FmaOp::create(b, g, xhat, accs[1]);
+        if (desc.center)
+          next[2] = arith::AddFOp::create(b, accs[2], xhat);
+        next[3] = math::FmaOp::create(b, xhat, xhat, accs[3]);
+        return next;
+      });
+  SmallVector<Value> reduced;
+  for (Value sum : sums)
+    reduced.push_back(reduce(sum));
+  return reduced;
+}
+
+BackwardEmitter::Factors
+BackwardEmitter::factorsFromSums(const ItemContext &ctx, ArrayRef<Value> sums) {
+  Type stat = statType(accType);
+  Value zeroStat = constant(stat, 0.0);
+  Value one = constant(stat, 1.0);
+  Value eps = constant(stat, desc.epsilon);
+  Value rstd = ctx.rstd;
+  // Pass A's sums run over xhat' = (x - mean') * rstd' with the saved
+  // (f32-rounded) mean' and rstd'. From them the exact statistics are
+  // recovered:
   //   c    = mean(xhat')                    (mean' - mean) * rstd'
   //   var  = (mean(xhat'^2) - c^2) / rstd'^2
   //   rstd = 1/sqrt(var+eps) or 1/(sqrt(var)+eps), from var
@@ -264,96 +432,75 @@ void BackwardEmitter::processItem() {
   // saved statistics does not leak into the gradients, which matters where
   // dx is a small difference of large terms (tiny sets, eps outside).
   bool outside = desc.epsPlacement == EpsPlacement::Outside;
-  Value c = zeroStat, mg = zeroStat, mgx = zeroStat, k = zeroStat;
-  Value ratio = one;      // exact rstd / saved rstd
-  Value rstdExact = rstd; // given statistics: rstd is exact already
-  if (!desc.givenStats) {
-    // f32/f16/bf16 data: the sums run over x - mean' and are scaled by
-    // rstd' once after the loop (one multiply less per element; the squares
-    // of such deviations stay far inside f64's range). f64 data sums xhat'.
-    bool scaleAfter = !elementType.isF64();
-    Value zero = constant(accVector, 0.0);
-    SmallVector<Value> sums = forEachVector(
-        keptIndices, 0, {zero, zero, zero, zero},
-        [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
-          Value xhat = zeroMasked(scaleAfter ? centeredOf(indices, mask)
-                                             : xhatOf(indices, mask),
-                                  mask);
-          Value g = gOf(loadInput(dy, indices, mask), indices, mask);
-          SmallVector<Value> next(accs);
-          next[0] = arith::AddFOp::create(b, accs[0], g);
-          next[1] = math::FmaOp::create(b, g, xhat, accs[1]);
-          if (desc.center)
-            next[2] = arith::AddFOp::create(b, accs[2], xhat);
-          next[3] = math::FmaOp::create(b, xhat, xhat, accs[3]);
-          return next;
-        });
-    Value m = splatStat(reductionCount);
-    auto scaled = [&](Value sum, Value factor) -> Value {
-      return scaleAfter ? (Value)arith::MulFOp::create(b, sum, factor) : sum;
-    };
-    Value rstdSquared = arith::MulFOp::create(b, rstd, rstd);
-    Value sumG = reduce(sums[0]), sumGX = scaled(reduce(sums[1]), rstd);
-    if (desc.center)
-      c = arith::DivFOp::create(b, scaled(reduce(sums[2]), rstd), m);
-    Value varHat = arith::MaximumFOp::create(
-        b,
-        arith::SubFOp::create(
-            b,
-            arith::DivFOp::create(b, scaled(reduce(sums[3]), rstdSquared), m),
-            arith::MulFOp::create(b, c, c)),
-        zeroStat);
-    // std(xhat') = sqrt(var) * rstd'.
-    Value stdHat = math::SqrtOp::create(b, varHat);
-    if (!elementType.isF64()) {
-      // f32 statistics: recover rstd exactly from var = varHat / rstd'^2.
-      Value root = arith::DivFOp::create(b, stdHat, rstd);
-      Value denominator =
-          outside ? (Value)arith::AddFOp::create(b, root, eps)
-                  : (Value)math::SqrtOp::create(
-                        b, arith::AddFOp::create(
-                               b, arith::MulFOp::create(b, root, root), eps));
-      rstdExact = arith::DivFOp::create(b, one, denominator);
-      ratio = arith::DivFOp::create(b, rstdExact, rstd);
-    }
-    // f64 statistics are exact already (and rescaling them could leave
-    // f64's range for data near its maximum).
-    mg = arith::DivFOp::create(b, sumG, m);
-    mgx = arith::MulFOp::create(
-        b,
-        arith::DivFOp::create(
-            b,
-            arith::SubFOp::create(b, sumGX, arith::MulFOp::create(b, c, sumG)),
-            m),
-        ratio);
-    if (!outside) {
-      k = rstdExact;
-    } else {
-      // k = 1/sqrt(var) = rstd' / std(xhat'); a constant set has xhat = 0
-      // and contributes nothing, so k = 0 there instead of inf.
-      Value positive =
-          arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, stdHat, zeroStat);
-      k = arith::SelectOp::create(
-          b, positive, arith::DivFOp::create(b, rstd, stdHat), zeroStat);
-    }
+  bool scaleAfter = sumsScaledAfter();
+  Factors f;
+  f.c = zeroStat;
+  f.ratio = one;
+  f.rstdExact = rstd;
+  Value m = splatStat(reductionCount);
+  auto scaled = [&](Value sum, Value factor) -> Value {
+    return scaleAfter ? (Value)arith::MulFOp::create(b, sum, factor) : sum;
+  };
+  Value rstdSquared = arith::MulFOp::create(b, rstd, rstd);
+  Value sumG = sums[0], sumGX = scaled(sums[1], rstd);
+  if (desc.center)
+    f.c = arith::DivFOp::create(b, scaled(sums[2], rstd), m);
+  Value varHat = arith::MaximumFOp::create(
+      b,
+      arith::SubFOp::create(
+          b, arith::DivFOp::create(b, scaled(sums[3], rstdSquared), m),
+          arith::MulFOp::create(b, f.c, f.c)),
+      zeroStat);
+  // std(xhat') = sqrt(var) * rstd'.
+  Value stdHat = math::SqrtOp::create(b, varHat);
+  if (!elementType.isF64()) {
+    // f32 statistics: recover rstd exactly from var = varHat / rstd'^2.
+    Value root = arith::DivFOp::create(b, stdHat, rstd);
+    Value denominator =
+        outside ? (Value)arith::AddFOp::create(b, root, eps)
+                : (Value)math::SqrtOp::create(
+                      b, arith::AddFOp::create(
+                             b, arith::MulFOp::create(b, root, root), eps));
+    f.rstdExact = arith::DivFOp::create(b, one, denominator);
+    f.ratio = arith::DivFOp::create(b, f.rstdExact, rstd);
   }
+  // f64 statistics are exact already (and rescaling them could leave
+  // f64's range for data near its maximum).
+  f.mg = arith::DivFOp::create(b, sumG, m);
+  f.mgx = arith::MulFOp::create(
+      b,
+      arith::DivFOp::create(
+          b,
+          arith::SubFOp::create(b, sumGX, arith::MulFOp::create(b, f.c, sumG)),
+          m),
+      f.ratio);
+  if (!outside) {
+    f.k = f.rstdExact;
+  } else {
+    // k = 1/sqrt(var) = rstd' / std(xhat'); a constant set has xhat = 0
+    // and contributes nothing, so k = 0 there instead of inf.
+    Value positive =
+        arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, stdHat, zeroStat);
+    f.k = arith::SelectOp::create(
+        b, positive, arith::DivFOp::create(b, rstd, stdHat), zeroStat);
+  }
+  return f;
+}
 
-  // Pass B: dx, and this chunk's dgamma/dbeta partials, with the per-item
-  // factors folded so that each element costs few f64 operations:
+void BackwardEmitter::passB(const ItemContext &ctx, const Factors &f) {
+  // dx, and this chunk's dgamma/dbeta partials, with the per-item factors
+  // folded so that each element costs few f64 operations:
   //   xhat = (x - mean') * (rstd' * ratio) - c * ratio
   //   dx   = rstd * (g - mg) - (k * mgx) * xhat
-  Value rstdExactVec = toVector(rstdExact);
+  Value rstdExactVec = toVector(f.rstdExact);
   Value negRstdMgVec = toVector(
-      arith::NegFOp::create(b, arith::MulFOp::create(b, rstdExact, mg)));
-  Value xhatScaleVec = toVector(arith::MulFOp::create(b, rstdOverScale, ratio));
-  Value negCVec =
-      toVector(arith::NegFOp::create(b, arith::MulFOp::create(b, c, ratio)));
+      arith::NegFOp::create(b, arith::MulFOp::create(b, f.rstdExact, f.mg)));
+  Value xhatScaleVec =
+      toVector(arith::MulFOp::create(b, ctx.rstdOverScale, f.ratio));
+  Value negCVec = toVector(
+      arith::NegFOp::create(b, arith::MulFOp::create(b, f.c, f.ratio)));
   Value negKMgxVec =
-      toVector(arith::NegFOp::create(b, arith::MulFOp::create(b, k, mgx)));
-  auto exactXhatOf = [&](ArrayRef<Value> indices, Value mask) -> Value {
-    return math::FmaOp::create(b, centeredOf(indices, mask), xhatScaleVec,
-                               negCVec);
-  };
+      toVector(arith::NegFOp::create(b, arith::MulFOp::create(b, f.k, f.mgx)));
   withStreamingStores(streaming, [&]() {
     forEachVector(
         keptIndices, 0, {},
@@ -361,9 +508,10 @@ void BackwardEmitter::processItem() {
           prefetchNext(buf.input, indices, mask);
           prefetchNext(dy, indices, mask);
           Value dyVec = loadInput(dy, indices, mask);
-          Value xhat = exactXhatOf(indices, mask);
+          Value xhat = math::FmaOp::create(b, centeredOf(ctx, indices, mask),
+                                           xhatScaleVec, negCVec);
           if (wantDx) {
-            Value g = gOf(dyVec, indices, mask);
+            Value g = gOf(ctx, dyVec, indices, mask);
             Value result;
             if (desc.givenStats) {
               result = arith::MulFOp::create(b, rstdExactVec, g);
@@ -388,6 +536,21 @@ void BackwardEmitter::processItem() {
   });
 }
 
+BackwardEmitter::Factors BackwardEmitter::givenFactors(const ItemContext &ctx) {
+  // Given statistics: dx = rstd * g, xhat = (x - mean) * rstd.
+  Type stat = statType(accType);
+  Value zeroStat = constant(stat, 0.0);
+  return {zeroStat, zeroStat, zeroStat, zeroStat, constant(stat, 1.0),
+          ctx.rstd};
+}
+
+void BackwardEmitter::processItem() {
+  ItemContext ctx = loadItemContext();
+  Factors f =
+      desc.givenStats ? givenFactors(ctx) : factorsFromSums(ctx, sumPassA(ctx));
+  passB(ctx, f);
+}
+
 void BackwardEmitter::emitChunks(const NormBackwardBuffers &buffers,
                                  Value begin, Value end) {
   setup(buffers);
@@ -400,37 +563,117 @@ void BackwardEmitter::emitChunks(const NormBackwardBuffers &buffers,
   streaming = wantDx ? streamingCondition(dx) : Value();
   // Given statistics make one pass: there is no cached pass to overlap.
   Value prefetch = desc.givenStats ? Value() : prefetchCondition();
-  buildFor(begin, end, indexConstant(1), {}, [&](Value chunk, ValueRange) {
-    chunkBase = arith::MulIOp::create(b, chunk, perChunk);
-    if (numPartials) {
-      // This chunk's slice starts from zero.
-      Value sliceEnd = arith::AddIOp::create(
-          b, chunkBase,
-          arith::MulIOp::create(b, gammaCount, indexConstant(numPartials)));
-      buildFor(chunkBase, sliceEnd, indexConstant(1), {},
-               [&](Value i, ValueRange) {
-                 memref::StoreOp::create(b, constant(wideType, 0.0), workspace,
-                                         ValueRange{i});
-                 return SmallVector<Value>();
-               });
-    }
-    // Items [chunk * I / P, (chunk + 1) * I / P).
-    Value first = arith::DivUIOp::create(
-        b, arith::MulIOp::create(b, chunk, items), chunks);
-    Value last = arith::DivUIOp::create(
-        b,
-        arith::MulIOp::create(
-            b, arith::AddIOp::create(b, chunk, indexConstant(1)), items),
-        chunks);
-    buildFor(first, last, indexConstant(1), {}, [&](Value item, ValueRange) {
-      setupItem(item);
-      setupPrefetch(item, last, prefetch);
-      processItem();
+  auto chunkLoop = [&]() -> SmallVector<Value> {
+    buildFor(begin, end, indexConstant(1), {}, [&](Value chunk, ValueRange) {
+      chunkBase = arith::MulIOp::create(b, chunk, perChunk);
+      if (numPartials) {
+        // This chunk's slice starts from zero.
+        Value sliceEnd = arith::AddIOp::create(
+            b, chunkBase,
+            arith::MulIOp::create(b, gammaCount, indexConstant(numPartials)));
+        buildFor(chunkBase, sliceEnd, indexConstant(1), {},
+                 [&](Value i, ValueRange) {
+                   memref::StoreOp::create(b, constant(wideType, 0.0),
+                                           workspace, ValueRange{i});
+                   return SmallVector<Value>();
+                 });
+      }
+      // Items [chunk * I / P, (chunk + 1) * I / P).
+      Value first = arith::DivUIOp::create(
+          b, arith::MulIOp::create(b, chunk, items), chunks);
+      Value last = arith::DivUIOp::create(
+          b,
+          arith::MulIOp::create(
+              b, arith::AddIOp::create(b, chunk, indexConstant(1)), items),
+          chunks);
+      buildFor(first, last, indexConstant(1), {}, [&](Value item, ValueRange) {
+        setupItem(item);
+        setupPrefetch(item, last, prefetch);
+        processItem();
+        return SmallVector<Value>();
+      });
       return SmallVector<Value>();
     });
-    return SmallVector<Value>();
-  });
+    return {};
+  };
+  if (mayProcessSplitRows) {
+    RowSplit split =
+        emitRowSplit(b, layout, sizes, vl, /*splitVeryLongRows=*/false);
+    buildIf(
+        split.enabled, TypeRange{},
+        [&]() -> SmallVector<Value> {
+          emitSplitRows(split, perChunk, begin, end);
+          return {};
+        },
+        chunkLoop);
+  } else {
+    chunkLoop();
+  }
   fenceStreamingStores(streaming);
+}
+
+Value BackwardEmitter::sumIndex(const RowSplit &split, Value item,
+                                int64_t which) {
+  // After the rows' partial slices (as emitBackwardWorkspaceSize counts
+  // them: none without gradients of gamma).
+  Value sums = arith::MulIOp::create(
+      b, split.rows,
+      b.createOrFold<arith::MulIOp>(gammaCount, indexConstant(numPartials)));
+  return arith::AddIOp::create(
+      b, sums,
+      arith::AddIOp::create(
+          b, arith::MulIOp::create(b, item, indexConstant(kPassASums)),
+          indexConstant(which)));
+}
+
+void BackwardEmitter::emitSplitRows(const RowSplit &split, Value perChunk,
+                                    Value begin, Value end) {
+  // No prefetching of the next item: the chunks stream.
+  nextKeptIndices.clear();
+  forEachSplitRow(
+      split, begin, end, [&](Value row, Value chunkBegin, Value chunkEnd) {
+        // Each split row has a partial slice of its own.
+        chunkBase = arith::MulIOp::create(b, row, perChunk);
+        Value rowStart = arith::MulIOp::create(b, row, split.chunks);
+        ItemContext ctx = loadItemContext();
+        // The row's sums, adding its chunks in order.
+        Value zero = constant(wideType, 0.0);
+        SmallVector<Value> inits(kPassASums, zero);
+        SmallVector<Value> sums =
+            buildFor(indexConstant(0), split.chunks, indexConstant(1), inits,
+                     [&](Value chunk, ValueRange acc) {
+                       Value item = arith::AddIOp::create(b, rowStart, chunk);
+                       SmallVector<Value> next;
+                       for (int64_t which = 0; which < kPassASums; ++which)
+                         next.push_back(arith::AddFOp::create(
+                             b, acc[which],
+                             memref::LoadOp::create(
+                                 b, workspace,
+                                 ValueRange{sumIndex(split, item, which)})));
+                       return next;
+                     });
+        Factors f = factorsFromSums(ctx, sums);
+        // Gamma varies along the row (canSplitBackwardRows): the chunks of a
+        // row write disjoint ranges of its slice, each element once.
+        partialsOwnedByRow = true;
+        forEachChunk(split, chunkBegin, chunkEnd, [&]() { passB(ctx, f); });
+        partialsOwnedByRow = false;
+      });
+}
+
+void BackwardEmitter::emitPrepass(const NormBackwardBuffers &buffers,
+                                  Value begin, Value end) {
+  setup(buffers);
+  buf.gamma = decodeAffineOnce(buf.gamma);
+  RowSplit split =
+      emitRowSplit(b, layout, sizes, vl, /*splitVeryLongRows=*/false);
+  forEachPrepassChunk(split, begin, end, [&](Value item, Value) {
+    ItemContext ctx = loadItemContext();
+    SmallVector<Value> sums = sumPassA(ctx);
+    for (auto [which, sum] : llvm::enumerate(sums))
+      memref::StoreOp::create(b, sum, workspace,
+                              ValueRange{sumIndex(split, item, which)});
+  });
 }
 
 void BackwardEmitter::emitFinalize(const NormBackwardBuffers &buffers,
@@ -484,6 +727,15 @@ void norm::emitNormalizeBackwardLoops(ImplicitLocOpBuilder &b,
                                       const LoopEmitOptions &options) {
   BackwardEmitter(b, desc, options, cast<MemRefType>(buffers.input.getType()))
       .emitChunks(buffers, begin, end);
+}
+
+void norm::emitNormalizeBackwardPrepassLoops(ImplicitLocOpBuilder &b,
+                                             const NormDescription &desc,
+                                             const NormBackwardBuffers &buffers,
+                                             Value begin, Value end,
+                                             const LoopEmitOptions &options) {
+  BackwardEmitter(b, desc, options, cast<MemRefType>(buffers.input.getType()))
+      .emitPrepass(buffers, begin, end);
 }
 
 void norm::emitNormalizeBackwardFinalize(ImplicitLocOpBuilder &b,

@@ -288,6 +288,131 @@ Value norm::emitWorkItemCount(ImplicitLocOpBuilder &b,
                     lanes);
 }
 
+bool norm::detail::hasContiguousRows(const CanonicalLayout &layout) {
+  return !layout.isLaneMode() &&
+         llvm::count_if(layout.dims, [](const CanonicalLayout::Dim &dim) {
+           return dim.reduced;
+         }) == 1;
+}
+
+bool norm::detail::mayHaveLongRows(const CanonicalLayout &layout,
+                                   ArrayRef<int64_t> inputShape,
+                                   bool splitVeryLongRows) {
+  int64_t last = layout.dims.size() - 1;
+  std::optional<int64_t> rowLength = staticSize(layout, inputShape, last);
+  if (!rowLength)
+    return true;
+  if (*rowLength < kRowSplitMinElements)
+    return false;
+  // With every size known, the rule of emitRowSplit is decided here.
+  int64_t rows = 1;
+  for (int64_t dim = 0; dim < last; ++dim) {
+    std::optional<int64_t> size = staticSize(layout, inputShape, dim);
+    if (!size)
+      return true;
+    rows *= *size;
+  }
+  return rows < kRowSplitMaxRows ||
+         (splitVeryLongRows && *rowLength > kRowSplitAlwaysElements);
+}
+
+bool norm::canSplitRows(const NormDescription &desc,
+                        ArrayRef<int64_t> inputShape, Type elementType,
+                        const LoopEmitOptions &options) {
+  // f64 data may rescale its sums per statistic (overflow), which chunks
+  // could not combine; given statistics make no reduction.
+  if (!options.splitLongRows || desc.givenStats || elementType.isF64())
+    return false;
+  int64_t lanes =
+      statsVectorLength(getStatisticsElementType(elementType), options);
+  CanonicalLayout layout = CanonicalLayout::get(desc, inputShape, lanes);
+  // Whole rows beyond L2 are read three times when centered (mean,
+  // variance, output) but twice otherwise (RMSNorm): only the former save a
+  // read by splitting when there are enough rows for the threads.
+  return hasContiguousRows(layout) &&
+         mayHaveLongRows(layout, inputShape,
+                         /*splitVeryLongRows=*/desc.center);
+}
+
+RowSplit norm::detail::emitRowSplit(ImplicitLocOpBuilder &b,
+                                    const CanonicalLayout &layout,
+                                    ArrayRef<Value> sizes, int64_t lanes,
+                                    bool splitVeryLongRows) {
+  assert(hasContiguousRows(layout) && "rows must be contiguous to split");
+  auto index = [&](int64_t value) {
+    return arith::ConstantIndexOp::create(b, value);
+  };
+  RowSplit split;
+  split.rows = countItems(b, layout, sizes, lanes);
+  split.rowLength = sizes.back();
+  auto cmp = [&](arith::CmpIPredicate predicate, Value lhs, int64_t rhs) {
+    return b.createOrFold<arith::CmpIOp>(predicate, lhs, index(rhs));
+  };
+  Value longRows =
+      cmp(arith::CmpIPredicate::uge, split.rowLength, kRowSplitMinElements);
+  Value fewRows = cmp(arith::CmpIPredicate::ult, split.rows, kRowSplitMaxRows);
+  if (splitVeryLongRows)
+    fewRows = b.createOrFold<arith::OrIOp>(
+        fewRows, cmp(arith::CmpIPredicate::ugt, split.rowLength,
+                     kRowSplitAlwaysElements));
+  split.enabled = b.createOrFold<arith::AndIOp>(longRows, fewRows);
+  split.chunks = b.createOrFold<arith::CeilDivUIOp>(split.rowLength,
+                                                    index(kRowSplitChunk));
+  split.items = b.createOrFold<arith::MulIOp>(split.rows, split.chunks);
+  return split;
+}
+
+namespace {
+/// The row split of a forward kernel for input sizes `inputSizes`, or
+/// nullopt when the kernel never splits its rows.
+std::optional<RowSplit> getRowSplit(ImplicitLocOpBuilder &b,
+                                    const NormDescription &desc,
+                                    Type elementType, ValueRange inputSizes,
+                                    const LoopEmitOptions &options) {
+  if (!canSplitRows(desc, getStaticShape(inputSizes), elementType, options))
+    return std::nullopt;
+  int64_t lanes =
+      statsVectorLength(getStatisticsElementType(elementType), options);
+  CanonicalLayout layout =
+      CanonicalLayout::get(desc, getStaticShape(inputSizes), lanes);
+  return emitRowSplit(b, layout, emitCanonicalSizes(b, layout, inputSizes),
+                      lanes, /*splitVeryLongRows=*/desc.center);
+}
+} // namespace
+
+Value norm::emitForwardWorkCount(ImplicitLocOpBuilder &b,
+                                 const NormDescription &desc, Type elementType,
+                                 ValueRange inputSizes,
+                                 const LoopEmitOptions &options) {
+  Value items = emitWorkItemCount(b, desc, elementType, inputSizes, options);
+  std::optional<RowSplit> split =
+      getRowSplit(b, desc, elementType, inputSizes, options);
+  if (!split)
+    return items;
+  return b.createOrFold<arith::SelectOp>(split->enabled, split->items, items);
+}
+
+Value norm::emitPrepassWorkCount(ImplicitLocOpBuilder &b,
+                                 const NormDescription &desc, Type elementType,
+                                 ValueRange inputSizes,
+                                 const LoopEmitOptions &options) {
+  Value none = arith::ConstantIndexOp::create(b, 0);
+  std::optional<RowSplit> split =
+      getRowSplit(b, desc, elementType, inputSizes, options);
+  if (!split)
+    return none;
+  return b.createOrFold<arith::SelectOp>(split->enabled, split->items, none);
+}
+
+Value norm::emitRowSplitWorkspaceSize(ImplicitLocOpBuilder &b,
+                                      const NormDescription &desc,
+                                      Type elementType, ValueRange inputSizes,
+                                      const LoopEmitOptions &options) {
+  return b.createOrFold<arith::MulIOp>(
+      emitPrepassWorkCount(b, desc, elementType, inputSizes, options),
+      arith::ConstantIndexOp::create(b, kRowSplitPartials));
+}
+
 Value norm::emitReductionCount(ImplicitLocOpBuilder &b,
                                const NormDescription &desc,
                                ValueRange inputSizes) {
@@ -743,12 +868,15 @@ SmallVector<Value> LoopEmitter::forEachVector(SmallVector<Value> indices,
   if (dim == inner) {
     if (lane)
       return body(indices, laneMask, accs);
-    Value size = sizes[inner];
+    // The whole row, or the current chunk of a split one.
+    Value first = innerBegin ? innerBegin : indexConstant(0);
+    Value size = innerBegin ? innerCount : sizes[inner];
     Value step = indexConstant(vl);
-    Value mainEnd = b.createOrFold<arith::MulIOp>(
-        b.createOrFold<arith::DivUIOp>(size, step), step);
+    Value mainEnd = b.createOrFold<arith::AddIOp>(
+        first, b.createOrFold<arith::MulIOp>(
+                   b.createOrFold<arith::DivUIOp>(size, step), step));
     SmallVector<Value> results = buildBlockedFor(
-        indexConstant(0), mainEnd, step, accs,
+        first, mainEnd, step, accs,
         [&](Value j, ValueRange iterAccs) {
           indices[inner] = j;
           return body(indices, Value(), iterAccs);
@@ -757,7 +885,9 @@ SmallVector<Value> LoopEmitter::forEachVector(SmallVector<Value> indices,
     std::optional<int64_t> staticSize = getConstantIntValue(size);
     if (staticSize && *staticSize % vl == 0)
       return results;
-    Value remainder = b.createOrFold<arith::SubIOp>(size, mainEnd);
+    Value remainder = b.createOrFold<arith::SubIOp>(
+        innerBegin ? b.createOrFold<arith::AddIOp>(first, size) : size,
+        mainEnd);
     auto tail = [&]() {
       indices[inner] = mainEnd;
       Value mask = vector::CreateMaskOp::create(
@@ -969,51 +1099,54 @@ bool LoopEmitter::canSquareInF32() const {
   return !accType.isF64() && desc.epsilon >= std::ldexp(1.0, -64);
 }
 
+Value LoopEmitter::loadFirstElement() {
+  SmallVector<Value> first = keptIndices;
+  for (auto [index, dim] : llvm::enumerate(layout.dims))
+    if (dim.reduced)
+      first[index] = indexConstant(0);
+  if (lane) {
+    first.back() = keptIndices.back();
+    return firstOfSegments(loadInput(buf.input, first, laneMask));
+  }
+  return decodeData(memref::LoadOp::create(b, buf.input, first));
+}
+
+// Two passes where the item stays in cache. Pass 1 sums x - x0 in f64: the
+// mean must be exact to f32 precision even where it is a small difference
+// of large values (mixed-sign rows near the type's maximum), which no f32
+// sum achieves. Pass 2 squares in f32 where that is accurate
+// (canSquareInF32) and is redone in f64 when an f32 square overflowed
+// (|x - mean| beyond 2^64) or the data holds inf/NaN. f64 sums hold the
+// squares of any f32/f16/bf16 value; f64 data can still overflow: it is
+// then redone scaled by an exact power of two (computeStats).
+std::pair<Value, Value> LoopEmitter::accumulateTwoPass(Value x0W) {
+  Value one = constant(statType(wideType), 1.0);
+  if (!canSquareInF32())
+    return accumulate(wideType, one, x0W);
+  auto [fastOffset, fastSquares] =
+      accumulate(wideType, one, x0W, b.getF32Type());
+  Type statW = statType(wideType);
+  SmallVector<Value> chosen = buildIf(
+      anyStatistic(isNonFinite(fastSquares)), TypeRange{statW, statW},
+      [&]() -> SmallVector<Value> {
+        auto [o, q] = accumulate(wideType, one, x0W);
+        return {o, q};
+      },
+      [&]() -> SmallVector<Value> {
+        return {fastOffset, fastSquares};
+      });
+  return {chosen[0], chosen[1]};
+}
+
 ItemStats LoopEmitter::computeStats() {
   rowDecoded = false;
-  Type stat = statType(accType);
   Type statW = statType(wideType);
-  Value x0 = constant(stat, 0.0);
-  if (desc.center) {
-    // The first element of the reduced set (M > 0 is checked by callers).
-    SmallVector<Value> first = keptIndices;
-    for (auto [index, dim] : llvm::enumerate(layout.dims))
-      if (dim.reduced)
-        first[index] = indexConstant(0);
-    if (lane) {
-      first.back() = keptIndices.back();
-      x0 = firstOfSegments(loadInput(buf.input, first, laneMask));
-    } else {
-      x0 = decodeData(memref::LoadOp::create(b, buf.input, first));
-    }
-  }
+  // The first element of the reduced set (M > 0 is checked by callers).
+  Value x0 =
+      desc.center ? loadFirstElement() : constant(statType(accType), 0.0);
   Value x0W = castFloat(x0, wideType);
   Value one = constant(statW, 1.0);
-
-  // Two passes where the item stays in cache. Pass 1 sums x - x0 in f64:
-  // the mean must be exact to f32 precision even where it is a small
-  // difference of large values (mixed-sign rows near the type's maximum),
-  // which no f32 sum achieves. Pass 2 squares in
-  // f32 where that is accurate (canSquareInF32) and is redone in f64 when
-  // an f32 square overflowed (|x - mean| beyond 2^64) or the data holds
-  // inf/NaN. f64 sums hold the squares of any f32/f16/bf16 value; f64 data
-  // can still overflow: it is then redone scaled by an exact power of two.
-  auto twoPass = [&]() -> std::pair<Value, Value> {
-    if (!canSquareInF32())
-      return accumulate(wideType, one, x0W);
-    auto [fastOffset, fastSquares] =
-        accumulate(wideType, one, x0W, b.getF32Type());
-    SmallVector<Value> chosen = buildIf(
-        anyStatistic(isNonFinite(fastSquares)), TypeRange{statW, statW},
-        [&]() -> SmallVector<Value> {
-          auto [o, q] = accumulate(wideType, one, x0W);
-          return {o, q};
-        },
-        [&]() -> SmallVector<Value> {
-          return {fastOffset, fastSquares};
-        });
-    return {chosen[0], chosen[1]};
-  };
+  auto twoPass = [&]() { return accumulateTwoPass(x0W); };
   // Items too large for the cache (BatchNorm over N*H*W) would read x from
   // memory in each of passes 1, 2 and 3: their statistics come from one
   // pass instead (accumulateOnePass).
@@ -1065,6 +1198,15 @@ ItemStats LoopEmitter::computeStats() {
     squaresW = chosen[2];
   }
 
+  return finishStats(x0, offsetW, squaresW, scaleW);
+}
+
+ItemStats LoopEmitter::finishStats(Value x0, Value offsetW, Value squaresW,
+                                   Value scaleW, Value storeCondition) {
+  Type statW = statType(wideType);
+  Value x0W = castFloat(x0, wideType);
+  Value one = constant(statW, 1.0);
+  bool wideData = accType.isF64();
   // Per-statistic math in f64, on values scaled by scaleW.
   Value m = splatStat(reductionCount);
   Value varScaledW = arith::DivFOp::create(b, squaresW, m);
@@ -1086,26 +1228,35 @@ ItemStats LoopEmitter::computeStats() {
       b,
       arith::AddFOp::create(b, arith::MulFOp::create(b, x0W, scaleW), offsetW),
       scaleW);
-  storeStat(buf.savedMean, meanW);
-  storeStat(buf.savedRstd, rstdW);
+  auto storeStats = [&]() -> SmallVector<Value> {
+    storeStat(buf.savedMean, meanW);
+    storeStat(buf.savedRstd, rstdW);
 
-  if (buf.runningMean && (buf.runningMeanOut || buf.runningVarOut)) {
-    Value momentum = constant(statW, *desc.momentum);
-    Value keep = constant(statW, 1.0 - *desc.momentum);
-    auto blend = [&](Value running, Value batch) {
-      return arith::AddFOp::create(
-          b, arith::MulFOp::create(b, keep, castFloat(running, wideType)),
-          arith::MulFOp::create(b, momentum, batch));
-    };
-    // Unbiased variance: var * M / (M - 1), unscaled.
-    Value var = arith::DivFOp::create(b, varScaledW,
-                                      arith::MulFOp::create(b, scaleW, scaleW));
-    Value unbiased = arith::DivFOp::create(
-        b, arith::MulFOp::create(b, var, m),
-        arith::SubFOp::create(b, m, constant(m.getType(), 1.0)));
-    storeStat(buf.runningMeanOut, blend(loadStat(buf.runningMean), meanW));
-    storeStat(buf.runningVarOut, blend(loadStat(buf.runningVar), unbiased));
-  }
+    if (buf.runningMean && (buf.runningMeanOut || buf.runningVarOut)) {
+      Value momentum = constant(statW, *desc.momentum);
+      Value keep = constant(statW, 1.0 - *desc.momentum);
+      auto blend = [&](Value running, Value batch) {
+        return arith::AddFOp::create(
+            b, arith::MulFOp::create(b, keep, castFloat(running, wideType)),
+            arith::MulFOp::create(b, momentum, batch));
+      };
+      // Unbiased variance: var * M / (M - 1), unscaled.
+      Value var = arith::DivFOp::create(
+          b, varScaledW, arith::MulFOp::create(b, scaleW, scaleW));
+      Value unbiased = arith::DivFOp::create(
+          b, arith::MulFOp::create(b, var, m),
+          arith::SubFOp::create(b, m, constant(m.getType(), 1.0)));
+      storeStat(buf.runningMeanOut, blend(loadStat(buf.runningMean), meanW));
+      storeStat(buf.runningVarOut, blend(loadStat(buf.runningVar), unbiased));
+    }
+    return {};
+  };
+  // A split row's chunks all compute the statistics; one stores them.
+  if (storeCondition)
+    buildIf(storeCondition, TypeRange{}, storeStats,
+            [] { return SmallVector<Value>(); });
+  else
+    storeStats();
 
   // Pass 3 works in the accumulation type on x*s3 so that x - x0 cannot
   // overflow: f32 data with a huge shift or spread uses s3 = 2^-100 (exact;
@@ -1391,8 +1542,7 @@ void LoopEmitter::setupItem(Value item) {
     statIndices.back() = firstStat;
 }
 
-void LoopEmitter::emit(const NormBuffers &buffers, Value begin, Value end) {
-  // Canonical views of every buffer.
+void LoopEmitter::bindBuffers(const NormBuffers &buffers) {
   buf.input = viewInput(buffers.input);
   buf.output = viewInput(buffers.output);
   buf.gamma = viewGamma(buffers.gamma);
@@ -1405,8 +1555,13 @@ void LoopEmitter::emit(const NormBuffers &buffers, Value begin, Value end) {
   buf.savedRstd = viewStats(buffers.savedRstd);
   buf.runningMeanOut = viewStats(buffers.runningMeanOut);
   buf.runningVarOut = viewStats(buffers.runningVarOut);
+  buf.workspace = buffers.workspace;
   Type storage = cast<MemRefType>(buffers.input.getType()).getElementType();
   prepare(buffers.elementType, storage, buf.input);
+}
+
+void LoopEmitter::emit(const NormBuffers &buffers, Value begin, Value end) {
+  bindBuffers(buffers);
   buf.gamma = decodeAffineOnce(buf.gamma);
   buf.beta = decodeAffineOnce(buf.beta);
   rowScratch = allocRowScratch();
@@ -1416,13 +1571,31 @@ void LoopEmitter::emit(const NormBuffers &buffers, Value begin, Value end) {
   Value streaming = streamingCondition(buf.output);
   // Given statistics make one pass: there is no cached pass to overlap.
   Value prefetch = desc.givenStats ? Value() : prefetchCondition();
-  buildFor(begin, end, indexConstant(1), {}, [&](Value item, ValueRange) {
-    setupItem(item);
-    setupPrefetch(item, end, prefetch);
-    ItemStats stats = desc.givenStats ? givenStats() : computeStats();
-    withStreamingStores(streaming, [&]() { normalize(stats); });
-    return SmallVector<Value>();
-  });
+  auto itemLoop = [&]() -> SmallVector<Value> {
+    buildFor(begin, end, indexConstant(1), {}, [&](Value item, ValueRange) {
+      setupItem(item);
+      setupPrefetch(item, end, prefetch);
+      ItemStats stats = desc.givenStats ? givenStats() : computeStats();
+      withStreamingStores(streaming, [&]() { normalize(stats); });
+      return SmallVector<Value>();
+    });
+    return {};
+  };
+  // Kernels that may split rows (canSplitRows) take a workspace; whether
+  // these rows are split is decided once per call.
+  if (buf.workspace) {
+    RowSplit split =
+        emitRowSplit(b, layout, sizes, vl, /*splitVeryLongRows=*/desc.center);
+    buildIf(
+        split.enabled, TypeRange{},
+        [&]() -> SmallVector<Value> {
+          emitSplitRows(split, begin, end, streaming);
+          return {};
+        },
+        itemLoop);
+  } else {
+    itemLoop();
+  }
   fenceStreamingStores(streaming);
 }
 

@@ -22,6 +22,9 @@ struct NormBuffers {
   Type elementType;
   Value input, gamma, beta, givenMean, givenVar, runningMean, runningVar;
   Value output, savedMean, savedRstd, runningMeanOut, runningVarOut;
+  /// Kernels that may split rows (canSplitRows): a flat f64 buffer of
+  /// emitRowSplitWorkspaceSize elements, the chunks' partial statistics.
+  Value workspace;
 };
 
 struct LoopEmitOptions {
@@ -43,6 +46,9 @@ struct LoopEmitOptions {
   /// The last pass over a work item that fits in cache prefetches the next
   /// one (see LoopEmitter::prefetchNext).
   bool prefetchNextItem = true;
+  /// Long rows are split into chunks reduced in a prepass (see
+  /// canSplitRows).
+  bool splitLongRows = true;
 };
 
 /// The input viewed so that the lowering sees no groups and as few dims as
@@ -99,6 +105,64 @@ SmallVector<Value> emitCanonicalSizes(ImplicitLocOpBuilder &b,
                                       const CanonicalLayout &layout,
                                       ValueRange inputSizes);
 
+//===----------------------------------------------------------------------===//
+// Long rows split within a row
+//===----------------------------------------------------------------------===//
+//
+// A row of 64K elements or more is one statistic that one core would reduce
+// alone, and beyond 2^18 elements it no longer stays in cache between the
+// passes. Such rows are split into chunks of kRowSplitChunk elements: a
+// prepass computes each chunk's mean and sum of squared deviations (two
+// passes over a chunk that stays in L1/L2), and the main step combines a
+// row's chunks (Chan et al.: exact in f64, no E[x^2]-E[x]^2) and writes the
+// output of one chunk per work item. x is read from memory twice instead of
+// once (rows of at most 2^18 elements) or three times (longer rows), and
+// every chunk is a work item of its own.
+
+/// Elements per chunk of a split row.
+constexpr int64_t kRowSplitChunk = 8192;
+/// Rows are split when they hold at least this many elements and there are
+/// fewer than kRowSplitMaxRows of them, or when they are longer than
+/// kRowSplitAlwaysElements and centered (LayerNorm: then splitting also
+/// saves a read from memory; RMSNorm reads such rows twice either way).
+constexpr int64_t kRowSplitMinElements = 1 << 16;
+constexpr int64_t kRowSplitMaxRows = 8;
+constexpr int64_t kRowSplitAlwaysElements = 1 << 18;
+
+/// Whether a forward kernel on `inputShape` (dynamic sizes as
+/// ShapedType::kDynamic) of `elementType` may split its rows for some
+/// sizes: statistics computed (not given) from f32/f16/bf16 data, row mode
+/// with one reduced canonical dim (LayerNorm, RMSNorm, InstanceNorm and
+/// GroupNorm without weights on NCHW), rows that may be long enough. Such
+/// kernels take a workspace and have a prepass.
+bool canSplitRows(const NormDescription &desc, ArrayRef<int64_t> inputShape,
+                  Type elementType, const LoopEmitOptions &options);
+
+/// Work items of the forward's main step: one per statistic (or lane chunk
+/// of statistics), or one per chunk of a split row.
+Value emitForwardWorkCount(ImplicitLocOpBuilder &b, const NormDescription &desc,
+                           Type elementType, ValueRange inputSizes,
+                           const LoopEmitOptions &options);
+
+/// Work items of the prepass: one per chunk of a split row; 0 when the rows
+/// of these sizes are not split.
+Value emitPrepassWorkCount(ImplicitLocOpBuilder &b, const NormDescription &desc,
+                           Type elementType, ValueRange inputSizes,
+                           const LoopEmitOptions &options);
+
+/// f64 elements of the workspace: two per chunk of a split row.
+Value emitRowSplitWorkspaceSize(ImplicitLocOpBuilder &b,
+                                const NormDescription &desc, Type elementType,
+                                ValueRange inputSizes,
+                                const LoopEmitOptions &options);
+
+/// Emits the prepass loops over items [begin, end): each chunk's partial
+/// statistics into `buffers.workspace`.
+void emitNormalizePrepassLoops(ImplicitLocOpBuilder &b,
+                               const NormDescription &desc,
+                               const NormBuffers &buffers, Value begin,
+                               Value end, const LoopEmitOptions &options);
+
 /// Returns the number of elements reduced for one statistic.
 Value emitReductionCount(ImplicitLocOpBuilder &b, const NormDescription &desc,
                          ValueRange inputSizes);
@@ -108,7 +172,8 @@ Value emitReductionCount(ImplicitLocOpBuilder &b, const NormDescription &desc,
 Type getStorageType(Type elementType);
 
 /// Emits, at the builder's insertion point, the loops that compute the work
-/// items [begin, end) of the normalization.
+/// items [begin, end) of the normalization (of its main step when rows are
+/// split: the prepass has run).
 void emitNormalizeLoops(ImplicitLocOpBuilder &b, const NormDescription &desc,
                         const NormBuffers &buffers, Value begin, Value end,
                         const LoopEmitOptions &options);
@@ -120,7 +185,7 @@ void emitNormalizeLoops(ImplicitLocOpBuilder &b, const NormDescription &desc,
 /// Memrefs of one backward normalization by role (see NormBuffers for the
 /// storage of 16-bit data). `workspace` is a flat f64 buffer of
 /// emitBackwardWorkspaceSize elements holding per-chunk partial sums of
-/// dgamma and dbeta.
+/// dgamma and dbeta, then (split rows) the sums of pass A per row chunk.
 struct NormBackwardBuffers {
   Type elementType;
   Value gradOutput, input, gamma, mean, rstd, var;
@@ -137,11 +202,37 @@ struct NormBackwardBuffers {
 /// number of threads.
 constexpr int64_t kMaxBackwardChunks = 64;
 
+///
+/// Long rows (few rows of 64K elements or more) are split like the
+/// forward's (canSplitRows): a prepass sums pass A per row chunk, and each
+/// main work item is one row chunk whose pass B uses its row's sums; each
+/// row then has its own dgamma/dbeta slice, written by its chunks in
+/// disjoint ranges. Only where gamma varies along the row (or there is
+/// none), so that chunks never add to the same partial.
+bool canSplitBackwardRows(MLIRContext *context, const NormDescription &desc,
+                          ArrayRef<int64_t> inputShape,
+                          const LoopEmitOptions &options);
+
+/// Slices of dgamma/dbeta partials (chunks of statistics, or rows when
+/// rows are split) that the finalize step adds.
 Value emitBackwardChunkCount(ImplicitLocOpBuilder &b,
                              const NormDescription &desc, ValueRange inputSizes,
                              const LoopEmitOptions &options);
 
-/// f64 elements of the workspace: chunks x partial kinds x gamma elements.
+/// Work items of the backward's main step: its chunks of statistics, or
+/// its row chunks when rows are split.
+Value emitBackwardWorkCount(ImplicitLocOpBuilder &b,
+                            const NormDescription &desc, ValueRange inputSizes,
+                            const LoopEmitOptions &options);
+
+/// Work items of the backward's prepass: row chunks; 0 unless split.
+Value emitBackwardPrepassWorkCount(ImplicitLocOpBuilder &b,
+                                   const NormDescription &desc,
+                                   ValueRange inputSizes,
+                                   const LoopEmitOptions &options);
+
+/// f64 elements of the workspace: chunks x partial kinds x gamma elements,
+/// then the prepass's sums (split rows).
 Value emitBackwardWorkspaceSize(ImplicitLocOpBuilder &b,
                                 const NormDescription &desc,
                                 ValueRange inputSizes, int64_t numPartials,
@@ -153,6 +244,14 @@ void emitNormalizeBackwardLoops(ImplicitLocOpBuilder &b,
                                 const NormDescription &desc,
                                 const NormBackwardBuffers &buffers, Value begin,
                                 Value end, const LoopEmitOptions &options);
+
+/// Emits the prepass of split rows: pass A's sums of row chunks
+/// [begin, end).
+void emitNormalizeBackwardPrepassLoops(ImplicitLocOpBuilder &b,
+                                       const NormDescription &desc,
+                                       const NormBackwardBuffers &buffers,
+                                       Value begin, Value end,
+                                       const LoopEmitOptions &options);
 
 /// Emits the finalize step: dgamma/dbeta = sums of the chunks' partials.
 void emitNormalizeBackwardFinalize(ImplicitLocOpBuilder &b,

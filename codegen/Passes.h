@@ -36,6 +36,11 @@ struct LowerToLLVMOptions : public PassPipelineOptions<LowerToLLVMOptions> {
       llvm::cl::desc("Prefetch the next work item during the last pass over "
                      "the current one"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> splitLongRows{
+      *this, "split-long-rows",
+      llvm::cl::desc("Reduce long rows in chunks (a prepass, then one work "
+                     "item per chunk)"),
+      llvm::cl::init(true)};
   PassOptions::Option<bool> manifest{
       *this, "manifest", llvm::cl::desc("Embed the bundle manifest"),
       llvm::cl::init(false)};

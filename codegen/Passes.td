@@ -34,6 +34,10 @@ def NormFormKernels : Pass<"norm-form-kernels", "::mlir::ModuleOp"> {
            /*default=*/"true",
            "The last pass over a work item that fits in cache prefetches "
            "the next item, so that memory streams while it computes">,
+    Option<"splitLongRows", "split-long-rows", "bool", /*default=*/"true",
+           "Reduce rows of 64K elements or more in chunks (a prepass of "
+           "partial sums, then one work item per chunk) when there are few "
+           "of them, or (centered forward) when they do not fit in cache">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",

@@ -38,6 +38,7 @@ void norm::buildLowerToLLVMPipeline(OpPassManager &pm,
   formOptions.vectorLength = options.vectorLength;
   formOptions.streamingStoreMinBytes = options.streamingStoreMinBytes;
   formOptions.prefetchNextItem = options.prefetchNextItem;
+  formOptions.splitLongRows = options.splitLongRows;
   pm.addPass(createNormFormKernels(formOptions));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

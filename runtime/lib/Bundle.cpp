@@ -92,16 +92,32 @@ normc_status resolveKernels(normc_bundle &bundle) {
     if (!spec.workspace.empty()) {
       kernel.workspace = reinterpret_cast<WorkFn>(
           dlsym(bundle.handle, spec.workspace.c_str()));
-      kernel.finalize = reinterpret_cast<FinalizeFn>(
-          dlsym(bundle.handle, spec.finalize.c_str()));
       if (!kernel.workspace)
         missing += format("%s'%s' (workspace of kernel '%s')",
                           numMissing++ ? ", " : "", spec.workspace.c_str(),
                           spec.name.c_str());
+    }
+    if (!spec.finalize.empty()) {
+      kernel.finalize = reinterpret_cast<FinalizeFn>(
+          dlsym(bundle.handle, spec.finalize.c_str()));
       if (!kernel.finalize)
         missing +=
             format("%s'%s' (finalize of kernel '%s')", numMissing++ ? ", " : "",
                    spec.finalize.c_str(), spec.name.c_str());
+    }
+    if (!spec.prepassEntry.empty()) {
+      kernel.prepass = reinterpret_cast<PackedEntryFn>(
+          dlsym(bundle.handle, spec.prepassEntry.c_str()));
+      kernel.prepassWork = reinterpret_cast<WorkFn>(
+          dlsym(bundle.handle, spec.prepassWork.c_str()));
+      if (!kernel.prepass)
+        missing +=
+            format("%s'%s' (prepass of kernel '%s')", numMissing++ ? ", " : "",
+                   spec.prepassEntry.c_str(), spec.name.c_str());
+      if (!kernel.prepassWork)
+        missing += format("%s'%s' (prepass work of kernel '%s')",
+                          numMissing++ ? ", " : "", spec.prepassWork.c_str(),
+                          spec.name.c_str());
     }
     for (const std::string &name : spec.dims)
       kernel.dimNames.push_back(name.c_str());

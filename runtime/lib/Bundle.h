@@ -18,10 +18,12 @@
 namespace normc {
 
 /// `int32_t __normc_K_packed(void *const *args, const int64_t *dims,
-///                           int64_t begin, int64_t end)`
+///                           int64_t begin, int64_t end)`, also the prepass
+/// `__normc_K_prepass`.
 using PackedEntryFn = int32_t (*)(void *const *, const int64_t *, int64_t,
                                   int64_t);
-/// `int64_t __normc_K_work(const int64_t *dims)`, also the workspace size.
+/// `int64_t __normc_K_work(const int64_t *dims)`, also the workspace size and
+/// the prepass item count `__normc_K_prepass_work`.
 using WorkFn = int64_t (*)(const int64_t *);
 /// `int32_t __normc_K_finalize(void *const *args, const int64_t *dims)`
 using FinalizeFn = int32_t (*)(void *const *, const int64_t *);
@@ -38,9 +40,11 @@ struct normc_kernel {
   size_t index = 0;
   normc::PackedEntryFn entry = nullptr;
   normc::WorkFn work = nullptr;
-  normc::WorkFn workspace = nullptr;    // backward kernels only
-  normc::FinalizeFn finalize = nullptr; // backward kernels only
-  normc::GpuPlanFn gpuPlan = nullptr;   // kernels with GPU code only
+  normc::WorkFn workspace = nullptr;      // kernels with a workspace only
+  normc::FinalizeFn finalize = nullptr;   // kernels with a finalize step only
+  normc::PackedEntryFn prepass = nullptr; // kernels with a prepass only
+  normc::WorkFn prepassWork = nullptr;    // kernels with a prepass only
+  normc::GpuPlanFn gpuPlan = nullptr;     // kernels with GPU code only
   /// Per-dim name pointers and per-arg shapes for the C query API.
   std::vector<const char *> dimNames;
 };

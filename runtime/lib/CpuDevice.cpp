@@ -27,6 +27,18 @@ int32_t runPacked(void *context, int64_t begin, int64_t end) {
   return call.entry(call.pointers, call.dims, begin, end);
 }
 
+/// Runs items [0, numItems) of `call` (numItems > 0) on the pool and returns
+/// when all have finished.
+ChunkFailure runItems(ThreadPool &pool, PackedCall call, int64_t numItems) {
+  if (numItems == 1 || pool.numThreads() == 1) {
+    // Not worth waking workers; run on the calling thread.
+    int32_t code = runPacked(&call, 0, numItems);
+    return ChunkFailure{code, 0, numItems};
+  }
+  return pool.parallelFor(numItems, kChunksPerThread * pool.numThreads(),
+                          &runPacked, &call);
+}
+
 } // namespace
 
 // The generated header's NORMC_ERR_* values.
@@ -56,9 +68,21 @@ normc_status CpuDevice::launch(const normc_kernel &kernel,
                 "kernel '%s': work function returned a negative item count "
                 "(%lld)",
                 name, static_cast<long long>(work));
-  // Backward kernels: a scratch buffer appended to the arguments, and a
-  // finalize step once every work item has run (even when there are none:
-  // it writes the gradients of the parameters).
+  // Kernels with a prepass (forward kernels on long rows): a first step
+  // whose items all finish before any work item starts.
+  int64_t prepassWork = 0;
+  if (kernel.prepass) {
+    prepassWork = kernel.prepassWork(dims);
+    if (prepassWork < 0)
+      return fail(NORMC_ERROR_KERNEL_FAILED,
+                  "kernel '%s': prepass work function returned a negative "
+                  "item count (%lld)",
+                  name, static_cast<long long>(prepassWork));
+  }
+  // Backward kernels and kernels with a prepass: a scratch buffer appended
+  // to the arguments. Backward kernels also have a finalize step once every
+  // work item has run (even when there are none: it writes the gradients of
+  // the parameters).
   std::vector<void *> pointers(args.pointers);
   std::unique_ptr<double[]> scratch;
   if (kernel.workspace) {
@@ -87,21 +111,28 @@ normc_status CpuDevice::launch(const normc_kernel &kernel,
                   code, kernelCodeName(code));
     return NORMC_OK;
   };
+
+  static void *const noArgs[1] = {nullptr};
+  void *const *packedArgs = pointers.empty() ? noArgs : pointers.data();
+  if (prepassWork > 0) {
+    // parallelFor returns once every chunk has finished: the barrier
+    // between the two steps.
+    ChunkFailure failure = runItems(
+        pool, PackedCall{kernel.prepass, packedArgs, dims}, prepassWork);
+    if (failure.code != 0)
+      return fail(NORMC_ERROR_KERNEL_FAILED,
+                  "kernel '%s': prepass failed with code %d (%s) on prepass "
+                  "items [%lld, %lld) of %lld",
+                  name, failure.code, kernelCodeName(failure.code),
+                  static_cast<long long>(failure.begin),
+                  static_cast<long long>(failure.end),
+                  static_cast<long long>(prepassWork));
+  }
   if (work == 0)
     return finish();
 
-  static void *const noArgs[1] = {nullptr};
-  PackedCall call{kernel.entry, pointers.empty() ? noArgs : pointers.data(),
-                  dims};
-  ChunkFailure failure;
-  if (work == 1 || pool.numThreads() == 1) {
-    // Not worth waking workers; run on the calling thread.
-    int32_t code = runPacked(&call, 0, work);
-    failure = ChunkFailure{code, 0, work};
-  } else {
-    failure = pool.parallelFor(work, kChunksPerThread * pool.numThreads(),
-                               &runPacked, &call);
-  }
+  ChunkFailure failure =
+      runItems(pool, PackedCall{kernel.entry, packedArgs, dims}, work);
   if (failure.code != 0)
     return fail(NORMC_ERROR_KERNEL_FAILED,
                 "kernel '%s' failed with code %d (%s) on work items [%lld, "

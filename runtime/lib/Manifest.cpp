@@ -221,16 +221,29 @@ private:
         !requireString(value, "entry", path, out.entry) ||
         !requireString(value, "work", path, out.work))
       return false;
-    // A workspace comes with a finalize step, and the other way round.
+    // The finalize step and the prepass both use the workspace, and a
+    // workspace is only there for one of them.
     bool hasWorkspace = value.find("workspace") != nullptr;
     bool hasFinalize = value.find("finalize") != nullptr;
-    if (hasWorkspace != hasFinalize)
-      return failAt(value, path + ": 'workspace' and 'finalize' must be "
-                                  "given together");
-    if (hasWorkspace &&
-        (!requireString(value, "workspace", path, out.workspace) ||
-         !requireString(value, "finalize", path, out.finalize)))
+    const Value *prepass = value.find("prepass");
+    if (hasFinalize && !hasWorkspace)
+      return failAt(value, path + ": 'finalize' requires 'workspace'");
+    if (prepass && !hasWorkspace)
+      return failAt(value, path + ": 'prepass' requires 'workspace'");
+    if (hasWorkspace && !hasFinalize && !prepass)
+      return failAt(value,
+                    path + ": 'workspace' requires 'finalize' or 'prepass'");
+    if (hasWorkspace && !requireString(value, "workspace", path, out.workspace))
       return false;
+    if (hasFinalize && !requireString(value, "finalize", path, out.finalize))
+      return false;
+    if (prepass) {
+      std::string prepassPath = path + ".prepass";
+      if (!expectKind(*prepass, Kind::Object, prepassPath) ||
+          !requireString(*prepass, "entry", prepassPath, out.prepassEntry) ||
+          !requireString(*prepass, "work", prepassPath, out.prepassWork))
+        return false;
+    }
     if (const Value *gpu = value.find("gpu")) {
       out.hasGpu = true;
       if (!parseGpu(*gpu, path + ".gpu", manifest, out.gpu))

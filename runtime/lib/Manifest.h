@@ -43,12 +43,19 @@ struct KernelSpec {
   std::string attrsJson;
   std::string entry;
   std::string work;
-  /// Backward kernels: `int64_t workspace(const int64_t *dims)` gives the
-  /// scratch bytes passed as args[args.size()], and
-  /// `int32_t finalize(void *const *args, const int64_t *dims)` runs once
-  /// after every work item. Both empty for kernels without a workspace.
+  /// `int64_t workspace(const int64_t *dims)` gives the scratch bytes passed
+  /// as args[args.size()] (backward kernels, and forward kernels with a
+  /// prepass); empty for kernels without a workspace.
   std::string workspace;
+  /// `int32_t finalize(void *const *args, const int64_t *dims)` runs once
+  /// after every work item (backward kernels); empty if there is none.
   std::string finalize;
+  /// The prepass (bundle ABI 3): `int64_t prepassWork(const int64_t *dims)`
+  /// items of `int32_t prepassEntry(void *const *args, const int64_t *dims,
+  /// int64_t begin, int64_t end)`, which all run before any work item. Both
+  /// empty for kernels without a prepass; a kernel with one has a workspace.
+  std::string prepassEntry;
+  std::string prepassWork;
   /// Dynamic dimension symbols in packed-entry order.
   std::vector<std::string> dims;
   std::vector<ArgSpec> args;

@@ -29,14 +29,11 @@
 #include <cstdio>
 #include <cstring>
 #include <dlfcn.h>
-#include <thread>
 
 using namespace normc::ref;
 using namespace normc::test;
 
 namespace {
-
-using FinalizeFn = int32_t (*)(void *const *, const int64_t *);
 
 KernelBundle *bundle = nullptr;
 WorstErrors worst;
@@ -111,11 +108,10 @@ struct Case {
 };
 
 /// The kernel's buffers in argument order: dy, x, [gamma], [mean], rstd or
-/// var, then dx, [dgamma], [dbeta]; and a workspace after them.
+/// var, then dx, [dgamma], [dbeta] (runAll adds the workspace).
 struct KernelCall {
   std::vector<AlignedBytes> buffers;
   size_t firstOutput = 0;
-  std::vector<void *> pointers;
 
   explicit KernelCall(const Case &k) {
     const Config &c = k.config;
@@ -141,46 +137,19 @@ struct KernelCall {
       buffers.emplace_back(k.gamma.size() * bytes, 0xA5);
   }
 
-  /// Runs work items as `splits` ranges on as many threads, then finalize.
-  int32_t run(const KernelEntry &kernel, FinalizeFn finalize, int64_t bytes,
-              const std::vector<int64_t> &dims, int splits = 1) {
-    std::vector<double> scratch((bytes + 7) / 8 + 1);
-    pointers.clear();
+  /// Runs the whole call with every step split into `splits` ranges on as
+  /// many threads.
+  int32_t run(const KernelEntry &kernel, const std::vector<int64_t> &dims,
+              int splits = 1) {
+    std::vector<void *> pointers;
     for (auto &b : buffers)
       pointers.push_back(b.data());
-    pointers.push_back(scratch.data());
-    int64_t work = kernel.work(dims.data());
-    std::vector<int32_t> codes(splits, 0);
-    std::vector<std::thread> threads;
-    for (int s = 0; s < splits; ++s)
-      threads.emplace_back([&, s] {
-        codes[s] = kernel.packed(pointers.data(), dims.data(),
-                                 work * s / splits, work * (s + 1) / splits);
-      });
-    for (auto &t : threads)
-      t.join();
-    for (int32_t code : codes)
-      if (code)
-        return code;
-    return finalize(pointers.data(), dims.data());
+    return runAll(kernel, pointers, dims, splits);
   }
 };
 
-struct BackwardKernel {
-  KernelEntry entry;
-  FinalizeFn finalize = nullptr;
-  KernelBundle::WorkspaceFn workspace = nullptr;
-};
-
-BackwardKernel backwardKernel(const Config &c) {
-  std::string name = c.name() + "_backward";
-  BackwardKernel k;
-  k.entry = bundle->kernel(name);
-  k.finalize = reinterpret_cast<FinalizeFn>(
-      bundle->symbol("__normc_" + name + "_finalize"));
-  k.workspace = reinterpret_cast<KernelBundle::WorkspaceFn>(
-      bundle->symbol("__normc_" + name + "_workspace"));
-  return k;
+KernelEntry backwardKernel(const Config &c) {
+  return bundle->kernel(c.name() + "_backward");
 }
 
 void compareGradients(const Case &k, KernelCall &call,
@@ -216,8 +185,8 @@ class Backward : public ::testing::TestWithParam<Config> {};
 TEST_P(Backward, MatchesFloat64Gradient) {
   const Config &c = GetParam();
   ASSERT_TRUE(bundle && bundle->ok()) << (bundle ? bundle->error() : "");
-  BackwardKernel kernel = backwardKernel(c);
-  ASSERT_TRUE(kernel.entry.packed && kernel.entry.work && kernel.finalize &&
+  KernelEntry kernel = backwardKernel(c);
+  ASSERT_TRUE(kernel.packed && kernel.work && kernel.finalize &&
               kernel.workspace);
   uint64_t seed = 100;
   for (const std::vector<int64_t> &shape : shapesFor(c)) {
@@ -228,9 +197,7 @@ TEST_P(Backward, MatchesFloat64Gradient) {
     ASSERT_TRUE(expected.ok()) << expected.error;
     KernelCall call(k);
     std::vector<int64_t> dims = dynamicDims(c, shape);
-    ASSERT_EQ(call.run(kernel.entry, kernel.finalize,
-                       kernel.workspace(dims.data()), dims),
-              0);
+    ASSERT_EQ(call.run(kernel, dims), 0);
     compareGradients(k, call, expected.dx, expected.dgamma, expected.dbeta,
                      "analytic", /*record=*/true);
   }
@@ -245,7 +212,7 @@ TEST_P(Backward, MatchesFiniteDifferences) {
   if (!c.isChannelOp() && c.staticInner > 64)
     GTEST_SKIP() << "rows of " << c.staticInner
                  << ": too long for finite differences";
-  BackwardKernel kernel = backwardKernel(c);
+  KernelEntry kernel = backwardKernel(c);
   std::vector<std::vector<int64_t>> shapes =
       c.isChannelOp() ? std::vector<std::vector<int64_t>>{{2, kChannels, 3},
                                                           {3, kChannels, 5}}
@@ -262,9 +229,7 @@ TEST_P(Backward, MatchesFiniteDifferences) {
     ASSERT_TRUE(fd.ok()) << fd.error;
     KernelCall call(k);
     std::vector<int64_t> dims = dynamicDims(c, shape);
-    ASSERT_EQ(call.run(kernel.entry, kernel.finalize,
-                       kernel.workspace(dims.data()), dims),
-              0);
+    ASSERT_EQ(call.run(kernel, dims), 0);
     compareGradients(k, call, fd.dx, fd.dgamma, fd.dbeta, "finite differences",
                      /*record=*/false);
   }
@@ -275,7 +240,7 @@ TEST_P(Backward, MatchesFiniteDifferences) {
 TEST_P(Backward, DeterministicAcrossRunsAndThreads) {
   const Config &c = GetParam();
   ASSERT_TRUE(bundle && bundle->ok()) << (bundle ? bundle->error() : "");
-  BackwardKernel kernel = backwardKernel(c);
+  KernelEntry kernel = backwardKernel(c);
   std::vector<int64_t> shape = withStaticInner(
       c, c.isChannelOp()
              ? (c.channelsLast ? std::vector<int64_t>{16, 331, kChannels}
@@ -283,11 +248,10 @@ TEST_P(Backward, DeterministicAcrossRunsAndThreads) {
              : std::vector<int64_t>{300, 1151});
   Case k(c, shape, 3, /*adversarial=*/false);
   std::vector<int64_t> dims = dynamicDims(c, shape);
-  int64_t bytes = kernel.workspace(dims.data());
   std::vector<AlignedBytes> first;
   for (int splits : {1, 1, 2, 3}) {
     KernelCall call(k);
-    ASSERT_EQ(call.run(kernel.entry, kernel.finalize, bytes, dims, splits), 0);
+    ASSERT_EQ(call.run(kernel, dims, splits), 0);
     std::vector<AlignedBytes> outputs(call.buffers.begin() + call.firstOutput,
                                       call.buffers.end());
     if (first.empty()) {
@@ -311,13 +275,13 @@ INSTANTIATE_TEST_SUITE_P(AllNorms, Backward, ::testing::ValuesIn(allConfigs()),
 TEST(BackwardBadInput, RejectedWithCodes) {
   ASSERT_TRUE(bundle && bundle->ok());
   Config c{Op::LayerNorm, DType::F32, true, false, false};
-  BackwardKernel kernel = backwardKernel(c);
+  KernelEntry kernel = backwardKernel(c);
   std::vector<int64_t> bad = {-1, 8};
   std::vector<void *> nulls(9, nullptr);
-  EXPECT_EQ(kernel.entry.packed(nulls.data(), bad.data(), 0, 1), 2);
+  EXPECT_EQ(kernel.packed(nulls.data(), bad.data(), 0, 1), 2);
   EXPECT_EQ(kernel.finalize(nulls.data(), bad.data()), 2);
   std::vector<int64_t> shape = {4, 8};
-  EXPECT_EQ(kernel.entry.packed(nulls.data(), shape.data(), 0, 4), 1);
+  EXPECT_EQ(kernel.packed(nulls.data(), shape.data(), 0, 4), 1);
   std::vector<int64_t> empty = {0, 8};
   Case k(c, {1, 8}, 1, false);
   KernelCall call(k);
@@ -328,7 +292,7 @@ TEST(BackwardBadInput, RejectedWithCodes) {
     pointers.push_back(b.data());
   std::vector<double> scratch(1);
   pointers.push_back(scratch.data());
-  EXPECT_EQ(kernel.entry.work(empty.data()), 0);
+  EXPECT_EQ(kernel.work(empty.data()), 0);
   EXPECT_EQ(kernel.finalize(pointers.data(), empty.data()), 0);
   const float *dgamma = reinterpret_cast<const float *>(
       call.buffers[call.firstOutput + 1].data());

@@ -4,6 +4,7 @@
 // The integration tests call generated kernels through their packed entry
 // points directly (the runtime library has its own tests): this keeps the
 // forward/backward checks independent of the runtime's validation layer.
+// runAll() runs one whole call the way the runtime does (docs/abi.md).
 //
 //===----------------------------------------------------------------------===//
 
@@ -20,11 +21,31 @@ namespace normc::test {
 
 using PackedFn = int32_t (*)(void *const *, const int64_t *, int64_t, int64_t);
 using WorkFn = int64_t (*)(const int64_t *);
+using FinalizeFn = int32_t (*)(void *const *, const int64_t *);
 
+/// The packed entry points of a kernel K (docs/abi.md); null where the
+/// bundle does not export them.
 struct KernelEntry {
-  PackedFn packed = nullptr;
-  WorkFn work = nullptr;
+  PackedFn packed = nullptr;     ///< __normc_K_packed
+  WorkFn work = nullptr;         ///< __normc_K_work
+  WorkFn workspace = nullptr;    ///< __normc_K_workspace (bytes)
+  FinalizeFn finalize = nullptr; ///< __normc_K_finalize
+  PackedFn prepass = nullptr;    ///< __normc_K_prepass
+  WorkFn prepassWork = nullptr;  ///< __normc_K_prepass_work
 };
+
+/// Runs one whole call of `kernel` as the runtime does: allocates the
+/// workspace (if the kernel has one; at least 8 bytes, aligned for double,
+/// filled with NaN) and passes it after `pointers` (one per argument), runs
+/// prepass items
+/// [0, prepassWork), then work items [0, work), each step split into
+/// `splits` contiguous ranges on as many threads and finished before the
+/// next starts, then finalize. Returns the first nonzero code (the step
+/// after a failing one does not run); -1 if packed or work is missing, the
+/// prepass lacks its work or workspace function, or a count or size is
+/// negative.
+int32_t runAll(const KernelEntry &kernel, std::vector<void *> pointers,
+               const std::vector<int64_t> &dims, int splits = 1);
 
 class KernelBundle {
 public:
@@ -33,8 +54,6 @@ public:
   ~KernelBundle();
   KernelBundle(const KernelBundle &) = delete;
   KernelBundle &operator=(const KernelBundle &) = delete;
-
-  using WorkspaceFn = int64_t (*)(const int64_t *);
 
   bool ok() const { return handle != nullptr; }
   /// Any exported symbol (null when absent).

@@ -656,9 +656,16 @@ TEST_P(RuntimeBackward, ManifestSignature) {
             std::string::npos);
   EXPECT_NE(json.find("\"finalize\": \"__normc_" + k + "_finalize\""),
             std::string::npos);
-  EXPECT_EQ(json.find("__normc_" + c.name() + "_workspace\""),
-            std::string::npos)
-      << "the forward kernel has no workspace";
+  // The forward kernel has a workspace exactly when it has a prepass (rows
+  // that may be long, bundle ABI 3), and no finalize step.
+  std::string f = "__normc_" + c.name();
+  EXPECT_EQ(json.find(f + "_workspace\"") != std::string::npos,
+            json.find("\"prepass\": {\"entry\": \"" + f + "_prepass\"") !=
+                std::string::npos)
+      << "the forward kernel has a workspace without a prepass, or the "
+         "other way round";
+  EXPECT_EQ(json.find(f + "_finalize\""), std::string::npos)
+      << "the forward kernel has a finalize step";
 }
 
 TEST_P(RuntimeBackward, MatchesFloat64Gradient) {

@@ -16,7 +16,7 @@ TEST(CppWrapper, OpenFailureCarriesStatusAndMessage) {
   EXPECT_EQ(bundle.status().code(), NORMC_ERROR_ABI_MISMATCH);
   EXPECT_THAT(bundle.status().message(),
               HasSubstr("has ABI version 1 but this runtime supports ABI "
-                        "version 2"));
+                        "version 3"));
   EXPECT_THAT(bundle.status().toString(),
               HasSubstr("NORMC_ERROR_ABI_MISMATCH: bundle '"));
 }

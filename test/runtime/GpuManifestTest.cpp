@@ -33,7 +33,7 @@ std::string kernel(const std::string &fields, const std::string &name = "ln") {
 /// A manifest whose top level holds `top` (e.g. a gpu_archs member with a
 /// trailing ", ") before "kernels".
 std::string manifest(const std::string &top, const std::string &kernels) {
-  return R"({"abi_version": 2, "generator": "normc 0.1.0", )" + top +
+  return R"({"abi_version": 3, "generator": "normc 0.1.0", )" + top +
          R"("kernels": [)" + kernels + "]}";
 }
 
@@ -86,7 +86,7 @@ TEST(ManifestGpu, ArchsAreOptional) {
 
 TEST(ManifestGpu, ArchsMayFollowTheKernels) {
   // JSON objects are unordered: gpu_archs after "kernels" still counts.
-  std::string text = R"({"abi_version": 2, "kernels": [)" + kernel(kGpu) +
+  std::string text = R"({"abi_version": 3, "kernels": [)" + kernel(kGpu) +
                      R"(], "gpu_archs": ["sm_90"]})";
   Manifest m = parseOk(text);
   EXPECT_EQ(m.gpuArchs, std::vector<std::string>{"sm_90"});

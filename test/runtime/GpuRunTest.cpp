@@ -469,6 +469,34 @@ TEST_F(Gpu, NoWorkspaceAndNoDims) {
   EXPECT_EQ(planCalls().calls, 1);
 }
 
+/// tiny has a prepass and a workspace on the CPU (bundle ABI 3): a GPU run
+/// follows its plan alone (one launch, no workspace, as above), and a CPU
+/// run runs the prepass and no plan.
+TEST_F(Gpu, CpuPrepassOnlyRunsOnTheCpu) {
+  Args args;
+  args.add(address(kX), NORMC_DTYPE_F32, {4}, kCuda0);
+  args.add(address(kY), NORMC_DTYPE_F32, {4}, kCuda0);
+  ASSERT_EQ(normc_run(context.get(), kernel("tiny"), args.data(), 2), NORMC_OK)
+      << normc_last_error();
+  std::vector<Event> events = driver->events();
+  EXPECT_THAT(only(events, Call::AllocAsync), IsEmpty());
+  EXPECT_EQ(only(events, Call::Launch).size(), 1u);
+  EXPECT_EQ(planCalls().calls, 1);
+  EXPECT_EQ(planCalls().tinyPrepassCalls, 0);
+
+  driver->reset();
+  std::vector<float> a = {1, -2, 3, 0.5f}, b(4, 9);
+  Args host;
+  host.add(a.data(), NORMC_DTYPE_F32, {4});
+  host.add(b.data(), NORMC_DTYPE_F32, {4});
+  ASSERT_EQ(normc_run(context.get(), kernel("tiny"), host.data(), 2), NORMC_OK)
+      << normc_last_error();
+  EXPECT_EQ(b, a);
+  EXPECT_EQ(planCalls().tinyPrepassCalls, 1);
+  EXPECT_EQ(planCalls().calls, 1);
+  EXPECT_THAT(driver->events(), IsEmpty());
+}
+
 TEST_F(Gpu, EmptyBatchEnqueuesNothing) {
   ASSERT_EQ(runScale(0, 8), NORMC_OK) << normc_last_error();
   std::vector<Event> events = driver->events();

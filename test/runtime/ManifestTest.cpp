@@ -35,7 +35,7 @@ std::string kernel(const std::string &name = "ln",
 }
 
 std::string manifest(const std::string &kernels) {
-  return R"({"abi_version": 2, "generator": "normc 0.1.0", "kernels": [)" +
+  return R"({"abi_version": 3, "generator": "normc 0.1.0", "kernels": [)" +
          kernels + "]}";
 }
 
@@ -60,7 +60,7 @@ std::string argsError(const std::string &args) {
 
 TEST(Manifest, ParsesTheDocumentedExample) {
   Manifest m = parseOk(manifest(kernel()));
-  EXPECT_EQ(m.abiVersion, 2u);
+  EXPECT_EQ(m.abiVersion, 3u);
   EXPECT_EQ(m.generator, "normc 0.1.0");
   ASSERT_EQ(m.kernels.size(), 1u);
   const KernelSpec &k = m.kernels[0];
@@ -80,7 +80,7 @@ TEST(Manifest, ParsesTheDocumentedExample) {
 
 TEST(Manifest, IgnoresUnknownFieldsAndOptionalOnesMayBeAbsent) {
   Manifest m = parseOk(
-      R"({"abi_version": 2, "new_field": [1, {"x": 2}], "kernels": [)" +
+      R"({"abi_version": 3, "new_field": [1, {"x": 2}], "kernels": [)" +
       kernel(
           "k", R"("future": {"a": 1}, )",
           R"([{"name": "x", "io": "inout", "dtype": "bf16", "shape": ["d0"], "hint": "?"}])") +
@@ -88,7 +88,7 @@ TEST(Manifest, IgnoresUnknownFieldsAndOptionalOnesMayBeAbsent) {
   EXPECT_EQ(m.generator, "");
   EXPECT_EQ(m.kernels[0].args[0].io, NORMC_IO_INOUT);
   EXPECT_EQ(m.kernels[0].args[0].dtype, NORMC_DTYPE_BF16);
-  EXPECT_EQ(parseOk(R"({"abi_version": 2, "kernels": []})").kernels.size(), 0u);
+  EXPECT_EQ(parseOk(R"({"abi_version": 3, "kernels": []})").kernels.size(), 0u);
 }
 
 TEST(Manifest, TopLevelErrors) {
@@ -105,16 +105,16 @@ TEST(Manifest, TopLevelErrors) {
                         "at byte 16"));
   EXPECT_THAT(parseError(R"({"abi_version": -1, "kernels": []})"),
               HasSubstr("non-negative 32-bit integer"));
-  EXPECT_THAT(parseError(R"({"abi_version": 2})"),
+  EXPECT_THAT(parseError(R"({"abi_version": 3})"),
               HasSubstr("missing required field 'kernels'"));
-  EXPECT_THAT(parseError(R"({"abi_version": 2, "kernels": {}})"),
+  EXPECT_THAT(parseError(R"({"abi_version": 3, "kernels": {}})"),
               HasSubstr("kernels: expected array, got object at byte 30"));
   EXPECT_THAT(
-      parseError(R"({"abi_version": 2, "generator": 3, "kernels": []})"),
+      parseError(R"({"abi_version": 3, "generator": 3, "kernels": []})"),
       HasSubstr("generator: expected string, got number"));
-  EXPECT_THAT(parseError(R"({"abi_version": 2, "kernels": [7]})"),
+  EXPECT_THAT(parseError(R"({"abi_version": 3, "kernels": [7]})"),
               HasSubstr("kernels[0]: expected object, got number at byte 31"));
-  EXPECT_THAT(parseError("{\"abi_version\": 2,"),
+  EXPECT_THAT(parseError("{\"abi_version\": 3,"),
               HasSubstr("invalid JSON at byte 18: unexpected end of input "
                         "(truncated?)"));
 }

@@ -36,7 +36,7 @@ const char *kBoth =
     R"("workspace": "__normc_ln_backward_workspace", "finalize": "__normc_ln_backward_finalize", )";
 
 std::string manifest(const std::string &kernels) {
-  return R"({"abi_version": 2, "generator": "normc 0.1.0", "kernels": [)" +
+  return R"({"abi_version": 3, "generator": "normc 0.1.0", "kernels": [)" +
          kernels + "]}";
 }
 
@@ -69,26 +69,28 @@ TEST(ManifestWorkspace, BothFieldsAreOptional) {
   ASSERT_TRUE(parseManifest(manifest(kernel("")), m, error)) << error;
   EXPECT_EQ(m.kernels[0].workspace, "");
   EXPECT_EQ(m.kernels[0].finalize, "");
+  EXPECT_EQ(m.kernels[0].prepassEntry, "");
+  EXPECT_EQ(m.kernels[0].prepassWork, "");
 }
 
+/// A workspace is there for a finalize step or a prepass
+/// (PrepassManifestTest.cpp), and a finalize step needs the workspace.
 TEST(ManifestWorkspace, OneWithoutTheOtherIsRejected) {
-  std::string message =
-      "kernels[0]: 'workspace' and 'finalize' must be given together at "
-      "byte " +
-      std::to_string(kernelOffset());
+  std::string at = " at byte " + std::to_string(kernelOffset());
   EXPECT_THAT(parseError(manifest(
                   kernel(R"("workspace": "__normc_ln_backward_workspace", )"))),
-              HasSubstr(message));
+              HasSubstr("kernels[0]: 'workspace' requires 'finalize' or "
+                        "'prepass'" +
+                        at));
   EXPECT_THAT(parseError(manifest(
                   kernel(R"("finalize": "__normc_ln_backward_finalize", )"))),
-              HasSubstr(message));
+              HasSubstr("kernels[0]: 'finalize' requires 'workspace'" + at));
   // Also in a later kernel, with the right index.
   std::string second =
       manifest(kernel(kBoth) + ", " +
                kernel(R"("finalize": "__normc_ln_backward_finalize", )"));
   EXPECT_THAT(parseError(second),
-              HasSubstr("kernels[1]: 'workspace' and 'finalize' must be "
-                        "given together"));
+              HasSubstr("kernels[1]: 'finalize' requires 'workspace'"));
 }
 
 TEST(ManifestWorkspace, FieldTypes) {

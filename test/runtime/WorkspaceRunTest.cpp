@@ -331,11 +331,10 @@ TEST(WorkspaceOpen, MissingFinalizeSymbolIsNamed) {
 TEST(WorkspaceOpen, WorkspaceWithoutFinalizeIsRejected) {
   std::string manifest = NORMC_TEST_WS_NO_FINALIZE_MANIFEST;
   size_t kernelOffset = manifest.find("[{") + 1;
-  EXPECT_THAT(
-      openFailure("ws_no_finalize_field", NORMC_ERROR_INVALID_MANIFEST),
-      HasSubstr("invalid manifest: kernels[0]: 'workspace' and 'finalize' "
-                "must be given together at byte " +
-                std::to_string(kernelOffset)));
+  EXPECT_THAT(openFailure("ws_no_finalize_field", NORMC_ERROR_INVALID_MANIFEST),
+              HasSubstr("invalid manifest: kernels[0]: 'workspace' requires "
+                        "'finalize' or 'prepass' at byte " +
+                        std::to_string(kernelOffset)));
 }
 
 TEST(WorkspaceOpen, FinalizeWithoutWorkspaceIsRejected) {
@@ -343,8 +342,8 @@ TEST(WorkspaceOpen, FinalizeWithoutWorkspaceIsRejected) {
   size_t kernelOffset = manifest.find("[{") + 1;
   EXPECT_THAT(
       openFailure("ws_no_workspace_field", NORMC_ERROR_INVALID_MANIFEST),
-      HasSubstr("invalid manifest: kernels[0]: 'workspace' and 'finalize' "
-                "must be given together at byte " +
+      HasSubstr("invalid manifest: kernels[0]: 'finalize' requires "
+                "'workspace' at byte " +
                 std::to_string(kernelOffset)));
 }
 

@@ -78,6 +78,13 @@ cl::opt<bool> prefetchNextItem(
     cl::desc("the last pass over a row that fits in cache prefetches the "
              "next row (default true)"),
     cl::init(true), cl::cat(category));
+cl::opt<bool> splitLongRows(
+    "split-long-rows",
+    cl::desc("reduce rows of 64K elements or more in chunks, one work item "
+             "each, when there are fewer than 8 rows (forward and backward) "
+             "or, for the forward of centered norms, when they hold more "
+             "than 256K elements (default true)"),
+    cl::init(true), cl::cat(category));
 cl::list<std::string>
     gpuArchs("gpu-arch",
              cl::desc("also compile GPU kernels (PTX) for these NVIDIA "
@@ -283,6 +290,7 @@ int run(MLIRContext &context) {
   lowerOptions.vectorLength = norm::chooseVectorLength(*machine);
   lowerOptions.manifest = emit == Emit::Shared;
   lowerOptions.prefetchNextItem = prefetchNextItem;
+  lowerOptions.splitLongRows = splitLongRows;
   if (streamingStores == "always")
     lowerOptions.streamingStoreMinBytes = 0;
   else if (streamingStores == "never")

@@ -41,9 +41,10 @@ extern "C" {
 #endif
 
 /* The bundle ABI version this runtime understands (`normc_abi_version`).
-   Version 2 added GPU code (PTX and plan functions, docs/gpu.md); bundles of
-   other versions are rejected with NORMC_ERROR_ABI_MISMATCH. */
-#define NORMC_BUNDLE_ABI_VERSION 2u
+   Version 2 added GPU code (PTX and plan functions, docs/gpu.md); version 3
+   the prepass step of forward kernels (docs/runtime.md); bundles of other
+   versions are rejected with NORMC_ERROR_ABI_MISMATCH. */
+#define NORMC_BUNDLE_ABI_VERSION 3u
 
 /*===----------------------------------------------------------------------===*
  * Status codes and errors

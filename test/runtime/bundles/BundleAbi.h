@@ -1,7 +1,7 @@
 //===- BundleAbi.h - Helpers for hand-written test bundles ------*- C++ -*-===//
 //
 // The test bundles stand in for compiler output: they export exactly the
-// symbols of bundle ABI version 2 (see docs/runtime.md and docs/gpu.md).
+// symbols of bundle ABI version 3 (see docs/runtime.md and docs/gpu.md).
 //
 //===----------------------------------------------------------------------===//
 

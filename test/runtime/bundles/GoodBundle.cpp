@@ -23,10 +23,10 @@ namespace {
 constexpr int64_t kHidden = 256;
 } // namespace
 
-NORMC_TEST_EXPORT const uint32_t normc_abi_version = 2;
+NORMC_TEST_EXPORT const uint32_t normc_abi_version = 3;
 
 NORMC_TEST_EXPORT const char normc_manifest[] = R"JSON({
- "abi_version": 2, "generator": "normc-test-bundle 0.0.0",
+ "abi_version": 3, "generator": "normc-test-bundle 0.0.0",
  "future_top_level_field": {"nested": [1, 2.5, null, true]},
  "kernels": [
   {"name": "ln", "kind": "forward", "op": "layer_norm",

@@ -14,10 +14,10 @@
 
 using namespace normc_test_gpu;
 
-NORMC_TEST_EXPORT const uint32_t normc_abi_version = 2;
+NORMC_TEST_EXPORT const uint32_t normc_abi_version = 3;
 
 NORMC_TEST_EXPORT const char normc_manifest[] = R"JSON({
- "abi_version": 2, "generator": "normc-test-gpu 0.0.0",
+ "abi_version": 3, "generator": "normc-test-gpu 0.0.0",
  "gpu_archs": ["sm_80", "sm_90"],
  "kernels": [
   {"name": "scale", "kind": "forward", "op": "rms_norm", "attrs": {},
@@ -31,6 +31,8 @@ NORMC_TEST_EXPORT const char normc_manifest[] = R"JSON({
      {"name": "y",     "io": "out", "dtype": "f32", "shape": ["rows", "cols"]}]},
   {"name": "tiny", "kind": "forward", "op": "normalize",
    "entry": "__normc_tiny_packed", "work": "__normc_tiny_work",
+   "workspace": "__normc_tiny_workspace",
+   "prepass": {"entry": "__normc_tiny_prepass", "work": "__normc_tiny_prepass_work"},
    "gpu": {"plan": "__normc_tiny_gpu_plan", "functions": ["tiny_gpu"]},
    "dims": [],
    "args": [
@@ -154,15 +156,37 @@ NORMC_TEST_EXPORT int32_t __normc_scale_gpu_plan(const int64_t *dims,
 
 //===--- tiny -------------------------------------------------------------===//
 
+// On the CPU, the prepass copies a into the workspace and the work item
+// copies the workspace into b.
 NORMC_TEST_EXPORT int64_t __normc_tiny_work(const int64_t *) { return 1; }
+NORMC_TEST_EXPORT int64_t __normc_tiny_prepass_work(const int64_t *) {
+  return 1;
+}
+NORMC_TEST_EXPORT int64_t __normc_tiny_workspace(const int64_t *) {
+  return 4 * sizeof(float);
+}
+
+NORMC_TEST_EXPORT int32_t __normc_tiny_prepass(void *const *args,
+                                               const int64_t *, int64_t,
+                                               int64_t) {
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    ++planCalls.tinyPrepassCalls;
+  }
+  const float *a = static_cast<const float *>(args[0]);
+  float *ws = static_cast<float *>(args[2]);
+  for (int i = 0; i < 4; ++i)
+    ws[i] = a[i];
+  return 0;
+}
 
 NORMC_TEST_EXPORT int32_t __normc_tiny_packed(void *const *args,
                                               const int64_t *, int64_t,
                                               int64_t) {
-  const float *a = static_cast<const float *>(args[0]);
+  const float *ws = static_cast<const float *>(args[2]);
   float *b = static_cast<float *>(args[1]);
   for (int i = 0; i < 4; ++i)
-    b[i] = a[i];
+    b[i] = ws[i];
   return 0;
 }
 

@@ -9,7 +9,10 @@
 //            fails with code 2 for cols == 0, has no launches for rows == 0,
 //            and otherwise asks for rows * 8 + 4 workspace bytes and
 //            launches partials, rows, apply (see scalePlan below).
-//   tiny     a in f32 [4], b out f32 [4]; no dims, no workspace, one launch.
+//   tiny     a in f32 [4], b out f32 [4]; no dims; its plan has one launch
+//            and no workspace. On the CPU it has a prepass (bundle ABI 3)
+//            and a 16-byte workspace: the prepass copies a into the
+//            workspace, the work item copies the workspace into b.
 //   badplan  x in f32 [n]; its plan misbehaves in a way chosen by n
 //            (BadPlan below); any other n gives one valid launch.
 //   ghost    x in f32 [n]; its GPU function is not in the PTX.
@@ -63,6 +66,8 @@ struct PlanCalls {
   int64_t calls = 0;
   /// The dims of the last call (up to two).
   int64_t dims[2] = {-1, -1};
+  /// Calls of tiny's CPU prepass.
+  int64_t tinyPrepassCalls = 0;
 };
 
 using ResetFn = void (*)();

@@ -24,7 +24,7 @@
 
 using namespace normc_test_ws;
 
-NORMC_TEST_EXPORT const uint32_t normc_abi_version = 2;
+NORMC_TEST_EXPORT const uint32_t normc_abi_version = 3;
 
 #if defined(NORMC_TEST_WS_NO_FINALIZE_FIELD)
 NORMC_TEST_EXPORT const char normc_manifest[] =

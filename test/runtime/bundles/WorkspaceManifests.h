@@ -54,7 +54,7 @@
 ///              dsum untouched.
 // clang-format off
 #define NORMC_TEST_WS_MANIFEST                                                 \
-  "{\"abi_version\": 2, \"generator\": \"normc-test-workspace 0.0.0\", "       \
+  "{\"abi_version\": 3, \"generator\": \"normc-test-workspace 0.0.0\", "       \
   "\"kernels\": ["                                                             \
   NORMC_TEST_WS_KERNEL(wsum) ", "                                              \
   NORMC_TEST_WS_KERNEL(wfinfail) ", "                                          \
@@ -66,10 +66,10 @@
 
 /// "workspace" without "finalize" (and the other way round).
 #define NORMC_TEST_WS_NO_FINALIZE_MANIFEST                                     \
-  "{\"abi_version\": 2, \"kernels\": [" NORMC_TEST_WS_KERNEL_WITH(             \
+  "{\"abi_version\": 3, \"kernels\": [" NORMC_TEST_WS_KERNEL_WITH(             \
       wsum, NORMC_TEST_WS_WORKSPACE_FIELD(wsum)) "]}"
 #define NORMC_TEST_WS_NO_WORKSPACE_MANIFEST                                    \
-  "{\"abi_version\": 2, \"kernels\": [" NORMC_TEST_WS_KERNEL_WITH(             \
+  "{\"abi_version\": 3, \"kernels\": [" NORMC_TEST_WS_KERNEL_WITH(             \
       wsum, NORMC_TEST_WS_FINALIZE_FIELD(wsum)) "]}"
 
 namespace normc_test_ws {
