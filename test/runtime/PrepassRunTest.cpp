@@ -83,40 +83,9 @@ int64_t prepassItems(int64_t rows, int64_t cols) {
   return rows * ((cols + kChunk - 1) / kChunk);
 }
 
-class Prepass : public ::testing::Test {
+class Prepass : public HookedBundleTest<Stats> {
 protected:
-  void SetUp() override {
-    bundle = openBundle("prepass_bundle");
-    ASSERT_TRUE(bundle);
-    // The runtime loaded the bundle RTLD_LOCAL; dlopen returns the same
-    // instance, which gives access to its test hooks.
-    handle = dlopen(bundlePath("prepass_bundle").c_str(), RTLD_NOW);
-    ASSERT_NE(handle, nullptr) << dlerror();
-    reset = reinterpret_cast<normc_test_pp::ResetFn>(
-        dlsym(handle, "normc_test_pp_reset"));
-    statsFn = reinterpret_cast<normc_test_pp::StatsFn>(
-        dlsym(handle, "normc_test_pp_stats"));
-    ASSERT_TRUE(reset && statsFn);
-    reset();
-  }
-  void TearDown() override {
-    if (handle)
-      dlclose(handle);
-  }
-
-  const normc_kernel *kernel(const char *name) {
-    return findKernel(bundle.get(), name);
-  }
-  Stats stats() {
-    Stats s;
-    statsFn(&s);
-    return s;
-  }
-
-  BundlePtr bundle;
-  void *handle = nullptr;
-  normc_test_pp::ResetFn reset = nullptr;
-  normc_test_pp::StatsFn statsFn = nullptr;
+  Prepass() : HookedBundleTest("prepass_bundle", "normc_test_pp") {}
 };
 
 TEST_F(Prepass, KernelsOpenWithTheirSignature) {

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <deque>
+#include <dlfcn.h>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,6 +54,47 @@ inline const normc_kernel *findKernel(const normc_bundle *bundle,
       << normc_last_error();
   return kernel;
 }
+
+/// A test bundle opened through the runtime, plus its test hooks
+/// `<prefix>_reset()` and `<prefix>_stats(Stats *)`: the runtime loads
+/// bundles RTLD_LOCAL, and dlopen of the same path returns that instance.
+template <typename Stats> class HookedBundleTest : public ::testing::Test {
+protected:
+  HookedBundleTest(std::string bundleName, std::string hookPrefix)
+      : bundleName(std::move(bundleName)), hookPrefix(std::move(hookPrefix)) {}
+
+  void SetUp() override {
+    bundle = openBundle(bundleName);
+    ASSERT_TRUE(bundle);
+    handle = dlopen(bundlePath(bundleName).c_str(), RTLD_NOW);
+    ASSERT_NE(handle, nullptr) << dlerror();
+    reset = reinterpret_cast<void (*)()>(
+        dlsym(handle, (hookPrefix + "_reset").c_str()));
+    statsFn = reinterpret_cast<void (*)(Stats *)>(
+        dlsym(handle, (hookPrefix + "_stats").c_str()));
+    ASSERT_TRUE(reset && statsFn);
+    reset();
+  }
+  void TearDown() override {
+    if (handle)
+      dlclose(handle);
+  }
+
+  const normc_kernel *kernel(const char *name) {
+    return findKernel(bundle.get(), name);
+  }
+  Stats stats() {
+    Stats s;
+    statsFn(&s);
+    return s;
+  }
+
+  std::string bundleName, hookPrefix;
+  BundlePtr bundle;
+  void *handle = nullptr;
+  void (*reset)() = nullptr;
+  void (*statsFn)(Stats *) = nullptr;
+};
 
 inline ContextPtr makeContext(uint32_t numThreads) {
   normc_context_options options;

@@ -79,40 +79,9 @@ struct Data {
   }
 };
 
-class Workspace : public ::testing::Test {
+class Workspace : public HookedBundleTest<Stats> {
 protected:
-  void SetUp() override {
-    bundle = openBundle("workspace_bundle");
-    ASSERT_TRUE(bundle);
-    // The runtime loaded the bundle RTLD_LOCAL; dlopen returns the same
-    // instance, which gives access to its test hooks.
-    handle = dlopen(bundlePath("workspace_bundle").c_str(), RTLD_NOW);
-    ASSERT_NE(handle, nullptr) << dlerror();
-    reset = reinterpret_cast<normc_test_ws::ResetFn>(
-        dlsym(handle, "normc_test_ws_reset"));
-    statsFn = reinterpret_cast<normc_test_ws::StatsFn>(
-        dlsym(handle, "normc_test_ws_stats"));
-    ASSERT_TRUE(reset && statsFn);
-    reset();
-  }
-  void TearDown() override {
-    if (handle)
-      dlclose(handle);
-  }
-
-  const normc_kernel *kernel(const char *name) {
-    return findKernel(bundle.get(), name);
-  }
-  Stats stats() {
-    Stats s;
-    statsFn(&s);
-    return s;
-  }
-
-  BundlePtr bundle;
-  void *handle = nullptr;
-  normc_test_ws::ResetFn reset = nullptr;
-  normc_test_ws::StatsFn statsFn = nullptr;
+  Workspace() : HookedBundleTest("workspace_bundle", "normc_test_ws") {}
 };
 
 TEST_F(Workspace, KernelsOpenWithTheirSignature) {
