@@ -447,25 +447,15 @@ struct NormFormKernelsPass
         emitNormalizeBackwardFinalize(b, desc, buffers, chunks, options);
       func::ReturnOp::create(b);
     }
-    {
-      OpBuilder::InsertionGuard guard(b);
-      func::FuncOp count = declareDimsFunc(b, abi.workCountSymbol(),
-                                           abi.numDims, b.getI64Type());
-      Value chunks = emitBackwardWorkCount(
-          b, desc, emitInputSizes(b, xCodes, count.getArguments()), options);
-      func::ReturnOp::create(
-          b, ValueRange{arith::IndexCastOp::create(b, b.getI64Type(), chunks)});
-    }
-    {
-      OpBuilder::InsertionGuard guard(b);
-      func::FuncOp size = declareDimsFunc(b, abi.workspaceCountSymbol(),
-                                          abi.numDims, b.getI64Type());
-      Value elements = emitBackwardWorkspaceSize(
-          b, desc, emitInputSizes(b, xCodes, size.getArguments()), numPartials,
-          options);
-      func::ReturnOp::create(b, ValueRange{arith::IndexCastOp::create(
-                                    b, b.getI64Type(), elements)});
-    }
+    emitSizeFunction(b, abi.workCountSymbol(), abi, xCodes,
+                     [&](ValueRange sizes) {
+                       return emitBackwardWorkCount(b, desc, sizes, options);
+                     });
+    emitSizeFunction(b, abi.workspaceCountSymbol(), abi, xCodes,
+                     [&](ValueRange sizes) {
+                       return emitBackwardWorkspaceSize(b, desc, sizes,
+                                                        numPartials, options);
+                     });
     // An empty reduction is fine for backward: dx is empty and dgamma/dbeta
     // are sums over nothing (zero), as in PyTorch.
     desc.momentum.reset();
