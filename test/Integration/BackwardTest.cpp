@@ -282,6 +282,15 @@ TEST(BackwardBadInput, RejectedWithCodes) {
   EXPECT_EQ(kernel.finalize(nulls.data(), bad.data()), 2);
   std::vector<int64_t> shape = {4, 8};
   EXPECT_EQ(kernel.packed(nulls.data(), shape.data(), 0, 4), 1);
+  // The prepass of long rows checks alike: sizes first, then pointers.
+  ASSERT_TRUE(kernel.prepass && kernel.prepassWork);
+  EXPECT_EQ(kernel.prepass(nulls.data(), bad.data(), 0, 1), 2);
+  EXPECT_EQ(kernel.prepassWork(shape.data()), 0);
+  EXPECT_EQ(kernel.prepass(nulls.data(), shape.data(), 0, 1), 0);
+  std::vector<int64_t> longRows = {2, 65536};
+  EXPECT_EQ(kernel.prepassWork(longRows.data()), 2 * 8);
+  EXPECT_EQ(kernel.prepass(nulls.data(), longRows.data(), 0, 16), 1);
+  EXPECT_EQ(kernel.packed(nulls.data(), longRows.data(), 0, 16), 1);
   std::vector<int64_t> empty = {0, 8};
   Case k(c, {1, 8}, 1, false);
   KernelCall call(k);
