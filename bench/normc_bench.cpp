@@ -90,6 +90,7 @@ struct Options {
   std::vector<int> threads = {1, 2};
   std::vector<std::string> rowShapes = {"64x768", "4096x4096", "16384x1024",
                                         "16384x4096", "8x65536"};
+  std::vector<std::string> channelShapes = {"32x64x56x56"};
   std::vector<std::string> layouts = {"nchw", "nhwc"};
   std::vector<std::string> impls = {"copy", "normc", "normc-rt", "onednn",
                                     "onednn-blk"};
@@ -626,8 +627,7 @@ struct Bench {
     std::vector<Case> out;
     for (const auto &op : o.ops) {
       bool rows = op == "layer_norm" || op == "rms_norm";
-      std::vector<std::string> shapes =
-          rows ? o.rowShapes : std::vector<std::string>{"32x64x56x56"};
+      std::vector<std::string> shapes = rows ? o.rowShapes : o.channelShapes;
       std::vector<std::string> layouts =
           rows ? std::vector<std::string>{""} : o.layouts;
       for (const auto &shape : shapes)
@@ -1080,6 +1080,8 @@ void usage() {
       "layer_norm,rms_norm,batch_norm,group_norm,instance_norm\n"
       "  --dtypes=f32,bf16  --dirs=fwd,bwd  --threads=1,2\n"
       "  --shapes=RxC,...     LayerNorm/RMSNorm shapes\n"
+      "  --channel-shapes=NxCxHxW,...  BatchNorm/GroupNorm/InstanceNorm\n"
+      "                       shapes, logical NCHW (default 32x64x56x56)\n"
       "  --layouts=nchw,nhwc  BatchNorm/GroupNorm/InstanceNorm layouts\n"
       "  --impls=copy,normc,normc-rt,onednn,onednn-blk\n"
       "  --rounds=3 --calls=7 --no-check --pause-ms=3\n"
@@ -1117,6 +1119,8 @@ int main(int argc, char **argv) {
       o.dirs = splitList(v);
     else if ((v = val("--shapes")))
       o.rowShapes = splitList(v);
+    else if ((v = val("--channel-shapes")))
+      o.channelShapes = splitList(v);
     else if ((v = val("--layouts")))
       o.layouts = splitList(v);
     else if ((v = val("--impls")))

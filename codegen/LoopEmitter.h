@@ -30,20 +30,35 @@ struct ItemStats {
   Value rstdScaled; // rstd / s
 };
 
-/// How the rows of one call are split (see canSplitRows), from the
-/// canonical sizes; every value is computed at run time where sizes are
-/// dynamic.
+/// How the statistics of one call are split into chunks (see canSplitRows),
+/// from the canonical sizes; every value is computed at run time where
+/// sizes are dynamic. Two kinds share it: long contiguous rows are cut
+/// along their innermost dim (emitRowSplit), and statistics over a large
+/// batch (BatchNorm) along their outermost reduced dim (emitBatchSplit).
+/// "Row" below is one work item of the unsplit kernel: a statistic, or a
+/// vector of them in lane mode.
 struct RowSplit {
   Value enabled;   // i1: these rows are split
-  Value rows;      // statistics
-  Value rowLength; // elements per row
-  Value chunks;    // chunks per row, of kRowSplitChunk elements (the last
-                   // one shorter)
+  Value rows;      // work items of the unsplit kernel
+  Value rowLength; // size of the split dim
+  Value chunks;    // chunks per row, of chunkLength indices of the split
+                   // dim (the last one shorter)
   Value items;     // rows * chunks: work items of the prepass and main step
+  /// The canonical dim cut into chunks, its indices per chunk, and the
+  /// elements of one statistic per index of it (1 for rows).
+  int64_t dim = 0;
+  Value chunkLength;
+  Value elementsPerIndex;
+  /// f64 lanes of each partial in the workspace: the statistics of a row.
+  int64_t partialLanes = 1;
+  /// i1, batches only (null for rows): the prepass may take each chunk's
+  /// statistics from one pass of shifted sums (see emitBatchSplit).
+  Value onePassChunks;
 };
 
-/// f64 values per chunk in the workspace: the chunk's mean minus the row's
-/// first element, and its sum of squared deviations from its own mean.
+/// f64 values per chunk and statistic in the workspace: the chunk's mean
+/// minus the row's first element, and its sum of squared deviations from
+/// its own mean.
 constexpr int64_t kRowSplitPartials = 2;
 
 /// The split of `layout` (row mode, one reduced dim) for canonical `sizes`:
@@ -54,12 +69,33 @@ RowSplit emitRowSplit(ImplicitLocOpBuilder &b, const CanonicalLayout &layout,
                       ArrayRef<Value> sizes, int64_t lanes,
                       bool splitVeryLongRows);
 
+/// The split of `layout` (outermost dim reduced, not contiguous rows: the
+/// batch of BatchNorm) along its outermost dim, in chunks of about
+/// kBatchSplitChunkElements per work item: when there are fewer than
+/// kRowSplitMaxRows work items of at least kRowSplitMinElements elements
+/// per statistic.
+RowSplit emitBatchSplit(ImplicitLocOpBuilder &b, const CanonicalLayout &layout,
+                        ArrayRef<Value> sizes, int64_t lanes);
+
+/// The split of a forward kernel: emitRowSplit (with `splitVeryLongRows` =
+/// `center`) where the statistics are contiguous rows, else
+/// emitBatchSplit.
+RowSplit emitForwardSplit(ImplicitLocOpBuilder &b,
+                          const CanonicalLayout &layout, ArrayRef<Value> sizes,
+                          int64_t lanes, bool center);
+
 /// Whether `layout`'s statistics are contiguous rows (row mode, one reduced
 /// dim: the innermost), and whether such rows of the static `inputShape`
 /// may be split by emitRowSplit.
 bool hasContiguousRows(const CanonicalLayout &layout);
 bool mayHaveLongRows(const CanonicalLayout &layout,
                      ArrayRef<int64_t> inputShape, bool splitVeryLongRows);
+/// Whether `layout` reduces its outermost dim and its statistics are not
+/// contiguous rows, and whether the static `inputShape` may be split by
+/// emitBatchSplit.
+bool hasBatchDim(const CanonicalLayout &layout);
+bool mayHaveLargeBatch(const CanonicalLayout &layout,
+                       ArrayRef<int64_t> inputShape, int64_t lanes);
 
 class LoopEmitter {
 public:
@@ -244,7 +280,7 @@ protected:
   ItemStats givenStats();
 
   // Split rows (canSplitRows; codegen/SplitRows.cpp).
-  /// Restricts the innermost dim of the current row to chunk `chunk`.
+  /// Restricts the split dim of the current row to chunk `chunk`.
   void setChunkRange(const RowSplit &split, Value chunk);
   void clearChunkRange();
   /// For each row that items [begin, end) (chunks) touch: setupItem, then
@@ -253,16 +289,23 @@ protected:
       const RowSplit &split, Value begin, Value end,
       function_ref<void(Value row, Value chunkBegin, Value chunkEnd)> body);
   /// `body` for each prepass item of [begin, end): its row set up (see
-  /// setupItem) and the innermost loops restricted to its chunk.
+  /// setupItem) and the loops restricted to its chunk.
   void forEachPrepassChunk(const RowSplit &split, Value begin, Value end,
                            function_ref<void(Value item, Value chunk)> body);
   /// `body` once per chunk of [chunkBegin, chunkEnd) of the current row,
-  /// with the innermost loops restricted to the chunk.
+  /// with the loops restricted to the chunk.
   void forEachChunk(const RowSplit &split, Value chunkBegin, Value chunkEnd,
                     function_ref<void()> body);
   /// The offset of row `row`'s mean from x0 and its sum of squares, from
   /// its chunks' partials in the workspace.
   std::pair<Value, Value> combineChunks(const RowSplit &split, Value row);
+  /// Elements of one statistic in chunk `chunk`, in f64.
+  Value chunkElements(const RowSplit &split, Value chunk);
+  /// Partial `which` of prepass item `item` in the workspace: a scalar, or
+  /// a vector of the row's statistics in lane mode.
+  Value loadPartial(const RowSplit &split, Value item, int64_t which);
+  void storePartial(const RowSplit &split, Value value, Value item,
+                    int64_t which);
   /// The main step of split rows: items [begin, end) are chunks; each row
   /// combines its partials once per call and then writes its chunks.
   void emitSplitRows(const RowSplit &split, Value begin, Value end,
@@ -284,9 +327,10 @@ protected:
   VectorType accVector;
   Value reductionCount;  // M, in the wide type (of the chunk, in a prepass)
   Value reducedElements; // M, as an index
-  /// The range of the innermost dim the row-mode loops visit: a chunk of a
-  /// split row; null for the whole dim.
-  Value innerBegin, innerCount;
+  /// The range of canonical dim `rangeDim` the loops visit: a chunk of a
+  /// split row; null (and -1) for every index of every dim.
+  int64_t rangeDim = -1;
+  Value rangeBegin, rangeCount;
   // Per work item.
   SmallVector<Value> keptIndices; // input indices; reduced dims unset
   SmallVector<Value> statIndices;

@@ -316,6 +316,38 @@ bool norm::detail::mayHaveLongRows(const CanonicalLayout &layout,
          (splitVeryLongRows && *rowLength > kRowSplitAlwaysElements);
 }
 
+bool norm::detail::hasBatchDim(const CanonicalLayout &layout) {
+  return layout.dims.front().reduced && !hasContiguousRows(layout);
+}
+
+bool norm::detail::mayHaveLargeBatch(const CanonicalLayout &layout,
+                                     ArrayRef<int64_t> inputShape,
+                                     int64_t lanes) {
+  // The rule of emitBatchSplit, decided here by whichever of its two
+  // counts is known: work items (statistics, or lane chunks of them) and
+  // elements per statistic.
+  std::optional<int64_t> items = 1, elements = layout.segment();
+  auto times = [](std::optional<int64_t> &count, std::optional<int64_t> size) {
+    count =
+        count && size ? std::optional<int64_t>(*count * *size) : std::nullopt;
+  };
+  int64_t last = layout.dims.size() - 1;
+  for (int64_t dim = 0; dim <= last; ++dim) {
+    std::optional<int64_t> size = staticSize(layout, inputShape, dim);
+    if (layout.dims[dim].reduced)
+      times(elements, size);
+    else if (dim == last && layout.isLaneMode())
+      times(items,
+            size ? std::optional<int64_t>(llvm::divideCeil(
+                       *size / layout.segment(), lanes / layout.segment()))
+                 : std::nullopt);
+    else
+      times(items, size);
+  }
+  return !(items && *items >= kRowSplitMaxRows) &&
+         !(elements && *elements < kRowSplitMinElements);
+}
+
 bool norm::canSplitRows(const NormDescription &desc,
                         ArrayRef<int64_t> inputShape, Type elementType,
                         const LoopEmitOptions &options) {
@@ -329,9 +361,10 @@ bool norm::canSplitRows(const NormDescription &desc,
   // Whole rows beyond L2 are read three times when centered (mean,
   // variance, output) but twice otherwise (RMSNorm): only the former save a
   // read by splitting when there are enough rows for the threads.
-  return hasContiguousRows(layout) &&
-         mayHaveLongRows(layout, inputShape,
-                         /*splitVeryLongRows=*/desc.center);
+  if (hasContiguousRows(layout))
+    return mayHaveLongRows(layout, inputShape,
+                           /*splitVeryLongRows=*/desc.center);
+  return hasBatchDim(layout) && mayHaveLargeBatch(layout, inputShape, lanes);
 }
 
 RowSplit norm::detail::emitRowSplit(ImplicitLocOpBuilder &b,
@@ -356,10 +389,77 @@ RowSplit norm::detail::emitRowSplit(ImplicitLocOpBuilder &b,
         fewRows, cmp(arith::CmpIPredicate::ugt, split.rowLength,
                      kRowSplitAlwaysElements));
   split.enabled = b.createOrFold<arith::AndIOp>(longRows, fewRows);
-  split.chunks = b.createOrFold<arith::CeilDivUIOp>(split.rowLength,
-                                                    index(kRowSplitChunk));
+  split.dim = sizes.size() - 1;
+  split.chunkLength = index(kRowSplitChunk);
+  split.elementsPerIndex = index(1);
+  split.chunks =
+      b.createOrFold<arith::CeilDivUIOp>(split.rowLength, split.chunkLength);
   split.items = b.createOrFold<arith::MulIOp>(split.rows, split.chunks);
   return split;
+}
+
+RowSplit norm::detail::emitBatchSplit(ImplicitLocOpBuilder &b,
+                                      const CanonicalLayout &layout,
+                                      ArrayRef<Value> sizes, int64_t lanes) {
+  assert(hasBatchDim(layout) && "the outermost dim must be a batch to split");
+  auto index = [&](int64_t value) {
+    return arith::ConstantIndexOp::create(b, value);
+  };
+  RowSplit split;
+  split.dim = 0;
+  split.rows = countItems(b, layout, sizes, lanes);
+  split.rowLength = sizes.front();
+  // Elements of one statistic per batch index, and of one work item.
+  split.elementsPerIndex = index(layout.segment());
+  for (size_t dim = 1; dim < sizes.size(); ++dim)
+    if (layout.dims[dim].reduced)
+      split.elementsPerIndex =
+          b.createOrFold<arith::MulIOp>(split.elementsPerIndex, sizes[dim]);
+  split.partialLanes = layout.isLaneMode() ? lanes / layout.segment() : 1;
+  Value itemElements = b.createOrFold<arith::MulIOp>(split.elementsPerIndex,
+                                                     index(split.partialLanes));
+  Value statElements =
+      b.createOrFold<arith::MulIOp>(split.elementsPerIndex, split.rowLength);
+  auto cmp = [&](arith::CmpIPredicate predicate, Value lhs, int64_t rhs) {
+    return b.createOrFold<arith::CmpIOp>(predicate, lhs, index(rhs));
+  };
+  split.enabled = b.createOrFold<arith::AndIOp>(
+      cmp(arith::CmpIPredicate::uge, statElements, kRowSplitMinElements),
+      cmp(arith::CmpIPredicate::ult, split.rows, kRowSplitMaxRows));
+  // Chunks of about kBatchSplitChunkElements per item, at least one index.
+  split.chunkLength = b.createOrFold<arith::MaxUIOp>(
+      b.createOrFold<arith::DivUIOp>(index(kBatchSplitChunkElements),
+                                     itemElements),
+      index(1));
+  split.chunks =
+      b.createOrFold<arith::CeilDivUIOp>(split.rowLength, split.chunkLength);
+  split.items = b.createOrFold<arith::MulIOp>(split.rows, split.chunks);
+  // A chunk's two passes would leave the memory idle during the second one
+  // (the chunk is in cache, nothing is prefetched): the prepass sums d and
+  // d^2 of d = x - x0 in one pass instead, x0 being the statistic's first
+  // element for every chunk, and squares = sum(d^2) - sum(d)^2 / n_c. Each
+  // blocked f64 sum over n_c elements rounds by at most
+  // g = (32 + n_c/32) 2^-53 relative, and the chunks' sums of d^2 add up to
+  // q + M (mean - x0)^2 <= (M + 1) q (x0 is one of the M samples), so the
+  // variance is within about 3 g M relative: below 7.1e-7, half f32's
+  // tolerance, when (1024 + n_c) M <= 2^36. Beyond that, two passes.
+  Value chunkElements =
+      b.createOrFold<arith::MulIOp>(split.chunkLength, split.elementsPerIndex);
+  split.onePassChunks = b.createOrFold<arith::CmpIOp>(
+      arith::CmpIPredicate::ule, statElements,
+      b.createOrFold<arith::DivUIOp>(
+          index(int64_t(1) << 36),
+          b.createOrFold<arith::AddIOp>(chunkElements, index(1024))));
+  return split;
+}
+
+RowSplit norm::detail::emitForwardSplit(ImplicitLocOpBuilder &b,
+                                        const CanonicalLayout &layout,
+                                        ArrayRef<Value> sizes, int64_t lanes,
+                                        bool center) {
+  if (hasContiguousRows(layout))
+    return emitRowSplit(b, layout, sizes, lanes, /*splitVeryLongRows=*/center);
+  return emitBatchSplit(b, layout, sizes, lanes);
 }
 
 namespace {
@@ -375,8 +475,8 @@ std::optional<RowSplit> getRowSplit(ImplicitLocOpBuilder &b,
       statsVectorLength(getStatisticsElementType(elementType), options);
   CanonicalLayout layout =
       CanonicalLayout::get(desc, getStaticShape(inputSizes), lanes);
-  return emitRowSplit(b, layout, emitCanonicalSizes(b, layout, inputSizes),
-                      lanes, /*splitVeryLongRows=*/desc.center);
+  return emitForwardSplit(b, layout, emitCanonicalSizes(b, layout, inputSizes),
+                          lanes, desc.center);
 }
 } // namespace
 
@@ -408,9 +508,12 @@ Value norm::emitRowSplitWorkspaceSize(ImplicitLocOpBuilder &b,
                                       const NormDescription &desc,
                                       Type elementType, ValueRange inputSizes,
                                       const LoopEmitOptions &options) {
+  std::optional<RowSplit> split =
+      getRowSplit(b, desc, elementType, inputSizes, options);
+  Value perItem = arith::ConstantIndexOp::create(
+      b, kRowSplitPartials * (split ? split->partialLanes : 1));
   return b.createOrFold<arith::MulIOp>(
-      emitPrepassWorkCount(b, desc, elementType, inputSizes, options),
-      arith::ConstantIndexOp::create(b, kRowSplitPartials));
+      emitPrepassWorkCount(b, desc, elementType, inputSizes, options), perItem);
 }
 
 Value norm::emitReductionCount(ImplicitLocOpBuilder &b,
@@ -869,8 +972,9 @@ SmallVector<Value> LoopEmitter::forEachVector(SmallVector<Value> indices,
     if (lane)
       return body(indices, laneMask, accs);
     // The whole row, or the current chunk of a split one.
-    Value first = innerBegin ? innerBegin : indexConstant(0);
-    Value size = innerBegin ? innerCount : sizes[inner];
+    bool chunked = rangeDim == (int64_t)inner;
+    Value first = chunked ? rangeBegin : indexConstant(0);
+    Value size = chunked ? rangeCount : sizes[inner];
     Value step = indexConstant(vl);
     Value mainEnd = b.createOrFold<arith::AddIOp>(
         first, b.createOrFold<arith::MulIOp>(
@@ -886,8 +990,7 @@ SmallVector<Value> LoopEmitter::forEachVector(SmallVector<Value> indices,
     if (staticSize && *staticSize % vl == 0)
       return results;
     Value remainder = b.createOrFold<arith::SubIOp>(
-        innerBegin ? b.createOrFold<arith::AddIOp>(first, size) : size,
-        mainEnd);
+        chunked ? b.createOrFold<arith::AddIOp>(first, size) : size, mainEnd);
     auto tail = [&]() {
       indices[inner] = mainEnd;
       Value mask = vector::CreateMaskOp::create(
@@ -912,10 +1015,15 @@ SmallVector<Value> LoopEmitter::forEachVector(SmallVector<Value> indices,
     indices[dim] = i;
     return forEachVector(indices, dim + 1, iterAccs, body, partial);
   };
+  // Every index, or the current chunk of a split batch.
+  Value lb = indexConstant(0), ub = sizes[dim];
+  if (rangeDim == (int64_t)dim) {
+    lb = rangeBegin;
+    ub = b.createOrFold<arith::AddIOp>(rangeBegin, rangeCount);
+  }
   if (lane && innermostReduced)
-    return buildBlockedFor(indexConstant(0), sizes[dim], indexConstant(1), accs,
-                           next, partial);
-  return buildFor(indexConstant(0), sizes[dim], indexConstant(1), accs, next);
+    return buildBlockedFor(lb, ub, indexConstant(1), accs, next, partial);
+  return buildFor(lb, ub, indexConstant(1), accs, next);
 }
 
 Value LoopEmitter::reduce(Value acc) {
@@ -1584,8 +1692,7 @@ void LoopEmitter::emit(const NormBuffers &buffers, Value begin, Value end) {
   // Kernels that may split rows (canSplitRows) take a workspace; whether
   // these rows are split is decided once per call.
   if (buf.workspace) {
-    RowSplit split =
-        emitRowSplit(b, layout, sizes, vl, /*splitVeryLongRows=*/desc.center);
+    RowSplit split = emitForwardSplit(b, layout, sizes, vl, desc.center);
     buildIf(
         split.enabled, TypeRange{},
         [&]() -> SmallVector<Value> {

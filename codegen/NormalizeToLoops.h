@@ -129,12 +129,22 @@ constexpr int64_t kRowSplitMinElements = 1 << 16;
 constexpr int64_t kRowSplitMaxRows = 8;
 constexpr int64_t kRowSplitAlwaysElements = 1 << 18;
 
+// Statistics over a large batch (BatchNorm: over N*H*W, with fewer channel
+// groups than kRowSplitMaxRows) would leave all but a few threads idle.
+// They are split the same way along their outermost reduced dim (the
+// batch), in chunks of about this many elements per work item (128 KiB of
+// f32: a chunk stays in L2 between the prepass's two passes). x is read
+// from memory twice, as by the unsplit one-pass statistics of such items.
+constexpr int64_t kBatchSplitChunkElements = 1 << 15;
+
 /// Whether a forward kernel on `inputShape` (dynamic sizes as
 /// ShapedType::kDynamic) of `elementType` may split its rows for some
-/// sizes: statistics computed (not given) from f32/f16/bf16 data, row mode
-/// with one reduced canonical dim (LayerNorm, RMSNorm, InstanceNorm and
-/// GroupNorm without weights on NCHW), rows that may be long enough. Such
-/// kernels take a workspace and have a prepass.
+/// sizes: statistics computed (not given) from f32/f16/bf16 data, and
+/// either row mode with one reduced canonical dim (LayerNorm, RMSNorm,
+/// InstanceNorm and GroupNorm without weights on NCHW) and rows that may be
+/// long enough, or an outermost reduced dim (BatchNorm, NCHW or NHWC) and
+/// few large enough statistics. Such kernels take a workspace and have a
+/// prepass.
 bool canSplitRows(const NormDescription &desc, ArrayRef<int64_t> inputShape,
                   Type elementType, const LoopEmitOptions &options);
 
@@ -150,7 +160,8 @@ Value emitPrepassWorkCount(ImplicitLocOpBuilder &b, const NormDescription &desc,
                            Type elementType, ValueRange inputSizes,
                            const LoopEmitOptions &options);
 
-/// f64 elements of the workspace: two per chunk of a split row.
+/// f64 elements of the workspace: two per chunk of a split row (per
+/// statistic in lane mode).
 Value emitRowSplitWorkspaceSize(ImplicitLocOpBuilder &b,
                                 const NormDescription &desc, Type elementType,
                                 ValueRange inputSizes,

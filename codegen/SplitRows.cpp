@@ -1,6 +1,9 @@
 //===- SplitRows.cpp - long rows reduced in chunks ------------------------===//
 //
-// A row of 64K elements or more split into chunks (canSplitRows):
+// A row of 64K elements or more, or a statistic over a large batch, split
+// into chunks (canSplitRows): rows along their innermost dim, a batch along
+// its outermost dim (in lane mode a row is a vector of statistics, and
+// every step below works lane by lane):
 //
 //   prepass   per chunk c of n_c elements, in cache:
 //               d_c = sum(x - x0) / n_c            x0: the row's first element
@@ -22,69 +25,98 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 using namespace mlir;
 using namespace mlir::norm;
 using namespace mlir::norm::detail;
 
 void LoopEmitter::setChunkRange(const RowSplit &split, Value chunk) {
-  Value chunkLength = indexConstant(kRowSplitChunk);
-  innerBegin = arith::MulIOp::create(b, chunk, chunkLength);
+  rangeDim = split.dim;
+  rangeBegin = arith::MulIOp::create(b, chunk, split.chunkLength);
   // Rows of a known multiple of the chunk length have no short chunk, and
-  // so no masked tail (the chunk length is a multiple of vl).
+  // so no masked tail (the chunk length of rows is a multiple of vl).
   std::optional<int64_t> rowLength = getConstantIntValue(split.rowLength);
-  innerCount =
-      rowLength && *rowLength % kRowSplitChunk == 0
-          ? chunkLength
+  std::optional<int64_t> chunkLength = getConstantIntValue(split.chunkLength);
+  rangeCount =
+      rowLength && chunkLength && *rowLength % *chunkLength == 0
+          ? split.chunkLength
           : (Value)arith::MinUIOp::create(
-                b, arith::SubIOp::create(b, split.rowLength, innerBegin),
-                chunkLength);
+                b, arith::SubIOp::create(b, split.rowLength, rangeBegin),
+                split.chunkLength);
 }
 
 void LoopEmitter::clearChunkRange() {
-  innerBegin = Value();
-  innerCount = Value();
+  rangeDim = -1;
+  rangeBegin = Value();
+  rangeCount = Value();
 }
 
-/// Elements of chunk `chunk` of a row, in f64.
-static Value chunkElements(ImplicitLocOpBuilder &b, const RowSplit &split,
-                           Value chunk) {
-  Value start = arith::MulIOp::create(
-      b, chunk, arith::ConstantIndexOp::create(b, kRowSplitChunk));
-  Value count = arith::MinUIOp::create(
-      b, arith::SubIOp::create(b, split.rowLength, start),
-      arith::ConstantIndexOp::create(b, kRowSplitChunk));
+Value LoopEmitter::chunkElements(const RowSplit &split, Value chunk) {
+  Value start = arith::MulIOp::create(b, chunk, split.chunkLength);
+  Value count = b.createOrFold<arith::MulIOp>(
+      arith::MinUIOp::create(b,
+                             arith::SubIOp::create(b, split.rowLength, start),
+                             split.chunkLength),
+      split.elementsPerIndex);
   return arith::UIToFPOp::create(
       b, b.getF64Type(),
       arith::IndexCastUIOp::create(b, b.getI64Type(), count));
+}
+
+/// Position of partial `which` of prepass item `item` in the workspace.
+static Value partialIndex(ImplicitLocOpBuilder &b, const RowSplit &split,
+                          Value item, int64_t which) {
+  Value at = arith::AddIOp::create(
+      b,
+      arith::MulIOp::create(
+          b, item, arith::ConstantIndexOp::create(b, kRowSplitPartials)),
+      arith::ConstantIndexOp::create(b, which));
+  if (split.partialLanes == 1)
+    return at;
+  return arith::MulIOp::create(
+      b, at, arith::ConstantIndexOp::create(b, split.partialLanes));
+}
+
+Value LoopEmitter::loadPartial(const RowSplit &split, Value item,
+                               int64_t which) {
+  Value at = partialIndex(b, split, item, which);
+  if (!lane)
+    return memref::LoadOp::create(b, buf.workspace, ValueRange{at});
+  return vector::LoadOp::create(b, statType(wideType), buf.workspace,
+                                ValueRange{at});
+}
+
+void LoopEmitter::storePartial(const RowSplit &split, Value value, Value item,
+                               int64_t which) {
+  Value at = partialIndex(b, split, item, which);
+  if (!lane)
+    memref::StoreOp::create(b, value, buf.workspace, ValueRange{at});
+  else
+    vector::StoreOp::create(b, value, buf.workspace, ValueRange{at});
 }
 
 std::pair<Value, Value> LoopEmitter::combineChunks(const RowSplit &split,
                                                    Value row) {
   Value first = arith::MulIOp::create(b, row, split.chunks);
   auto partial = [&](Value chunk, int64_t which) {
-    Value at = arith::AddIOp::create(
-        b,
-        arith::MulIOp::create(b, arith::AddIOp::create(b, first, chunk),
-                              indexConstant(kRowSplitPartials)),
-        indexConstant(which));
-    return memref::LoadOp::create(b, buf.workspace, ValueRange{at}).getResult();
+    return loadPartial(split, arith::AddIOp::create(b, first, chunk), which);
   };
-  Value zero = constant(wideType, 0.0);
-  Value sum =
-      buildFor(indexConstant(0), split.chunks, indexConstant(1), {zero},
-               [&](Value chunk, ValueRange acc) -> SmallVector<Value> {
-                 return {math::FmaOp::create(b, chunkElements(b, split, chunk),
-                                             partial(chunk, 0), acc[0])};
-               })[0];
-  Value offset = arith::DivFOp::create(b, sum, reductionCount);
+  Value zero = constant(statType(wideType), 0.0);
+  Value sum = buildFor(
+      indexConstant(0), split.chunks, indexConstant(1), {zero},
+      [&](Value chunk, ValueRange acc) -> SmallVector<Value> {
+        return {math::FmaOp::create(b, splatStat(chunkElements(split, chunk)),
+                                    partial(chunk, 0), acc[0])};
+      })[0];
+  Value offset = arith::DivFOp::create(b, sum, splatStat(reductionCount));
   Value squares = buildFor(
       indexConstant(0), split.chunks, indexConstant(1), {zero},
       [&](Value chunk, ValueRange acc) -> SmallVector<Value> {
         Value gap = arith::SubFOp::create(b, partial(chunk, 0), offset);
         Value between =
             arith::MulFOp::create(b, arith::MulFOp::create(b, gap, gap),
-                                  chunkElements(b, split, chunk));
+                                  splatStat(chunkElements(split, chunk)));
         return {arith::AddFOp::create(
             b, acc[0], arith::AddFOp::create(b, partial(chunk, 1), between))};
       })[0];
@@ -105,8 +137,9 @@ void LoopEmitter::emitSplitRows(const RowSplit &split, Value begin, Value end,
         // The item of the row's first chunk stores the statistics.
         Value storesStats = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
                                                   chunkBegin, indexConstant(0));
-        ItemStats stats = finishStats(x0, offset, squares,
-                                      constant(wideType, 1.0), storesStats);
+        ItemStats stats =
+            finishStats(x0, offset, squares, constant(statType(wideType), 1.0),
+                        storesStats);
         forEachChunk(split, chunkBegin, chunkEnd, [&]() {
           withStreamingStores(streaming, [&]() { normalize(stats); });
         });
@@ -148,21 +181,34 @@ void LoopEmitter::forEachChunk(const RowSplit &split, Value chunkBegin,
 void LoopEmitter::emitPrepass(const NormBuffers &buffers, Value begin,
                               Value end) {
   bindBuffers(buffers);
-  RowSplit split =
-      emitRowSplit(b, layout, sizes, vl, /*splitVeryLongRows=*/desc.center);
+  RowSplit split = emitForwardSplit(b, layout, sizes, vl, desc.center);
   Value rowCount = reductionCount;
   forEachPrepassChunk(split, begin, end, [&](Value item, Value chunk) {
     // accumulate() averages over the elements it visits: the chunk's.
-    reductionCount = chunkElements(b, split, chunk);
+    reductionCount = chunkElements(split, chunk);
     Value x0W = castFloat(desc.center ? loadFirstElement()
                                       : constant(statType(accType), 0.0),
                           wideType);
-    auto [offset, squares] = accumulateTwoPass(x0W);
-    Value at = arith::MulIOp::create(b, item, indexConstant(kRowSplitPartials));
-    memref::StoreOp::create(b, offset, buf.workspace, ValueRange{at});
-    memref::StoreOp::create(
-        b, squares, buf.workspace,
-        ValueRange{arith::AddIOp::create(b, at, indexConstant(1))});
+    Value offset, squares;
+    if (split.onePassChunks) {
+      Type statW = statType(wideType);
+      SmallVector<Value> chosen = buildIf(
+          split.onePassChunks, TypeRange{statW, statW},
+          [&]() -> SmallVector<Value> {
+            auto [o, q] = accumulateOnePass(x0W);
+            return {o, q};
+          },
+          [&]() -> SmallVector<Value> {
+            auto [o, q] = accumulateTwoPass(x0W);
+            return {o, q};
+          });
+      offset = chosen[0];
+      squares = chosen[1];
+    } else {
+      std::tie(offset, squares) = accumulateTwoPass(x0W);
+    }
+    storePartial(split, offset, item, 0);
+    storePartial(split, squares, item, 1);
     reductionCount = rowCount;
   });
 }

@@ -118,8 +118,9 @@ func.func @rms(%x: tensor<2x65536xf32>, %w: tensor<65536xf32>) -> (tensor<2x6553
 // Kernels whose rows are never split keep the plain ABI: 64 rows of 65536
 // (enough rows for the threads, each row fits in L2), rows of 4096, f64
 // data (its sums may be rescaled per row), BatchNorm in training (a
-// statistic is not one contiguous row) and in inference (given statistics:
-// nothing to reduce).
+// statistic is not one contiguous row, and 64 channels are enough work
+// items not to split the batch either: cpu-split-batch.mlir) and in
+// inference (given statistics: nothing to reduce).
 
 // CHECK-LABEL: module attributes {normc.kernels = [{
 // CHECK-SAME: name = "many_rows"

@@ -211,6 +211,11 @@ std::vector<std::vector<int64_t>> test::shapesFor(const Config &c) {
                            ? std::vector<int64_t>{batch, extent, c.channels()}
                            : std::vector<int64_t>{batch, c.channels(), extent});
     }
+  // Fewer channels than kRowSplitMaxRows over a batch of 64K elements or
+  // more: NCHW BatchNorm splits its batch too (NHWC does with C = 8).
+  if (c.op == Op::BatchNormTrain && !c.channelsLast && !c.staticInner)
+    for (auto shape : {std::vector<int64_t>{7, 3, 65537}, {64, 3, 1151}})
+      shapes.push_back(shape);
   return shapes;
 }
 

@@ -83,7 +83,9 @@ cl::opt<bool> splitLongRows(
     cl::desc("reduce rows of 64K elements or more in chunks, one work item "
              "each, when there are fewer than 8 rows (forward and backward) "
              "or, for the forward of centered norms, when they hold more "
-             "than 256K elements (default true)"),
+             "than 256K elements; likewise the batch of fewer than 8 "
+             "forward statistics over 64K elements or more, as BatchNorm's "
+             "(default true)"),
     cl::init(true), cl::cat(category));
 cl::list<std::string>
     gpuArchs("gpu-arch",
