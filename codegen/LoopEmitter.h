@@ -44,6 +44,8 @@ struct RowSplit {
   Value chunks;    // chunks per row, of chunkLength indices of the split
                    // dim (the last one shorter)
   Value items;     // rows * chunks: work items of the prepass and main step
+  /// A batch (emitBatchSplit) rather than rows (emitRowSplit).
+  bool batch = false;
   /// The canonical dim cut into chunks, its indices per chunk, and the
   /// elements of one statistic per index of it (1 for rows).
   int64_t dim = 0;
@@ -292,10 +294,10 @@ protected:
   /// setupItem) and the loops restricted to its chunk.
   void forEachPrepassChunk(const RowSplit &split, Value begin, Value end,
                            function_ref<void(Value item, Value chunk)> body);
-  /// `body` once per chunk of [chunkBegin, chunkEnd) of the current row,
-  /// with the loops restricted to the chunk.
+  /// `body` once per chunk (its index in the row) of [chunkBegin,
+  /// chunkEnd) of the current row, with the loops restricted to the chunk.
   void forEachChunk(const RowSplit &split, Value chunkBegin, Value chunkEnd,
-                    function_ref<void()> body);
+                    function_ref<void(Value chunk)> body);
   /// The offset of row `row`'s mean from x0 and its sum of squares, from
   /// its chunks' partials in the workspace.
   std::pair<Value, Value> combineChunks(const RowSplit &split, Value row);

@@ -76,8 +76,12 @@ bool norm::canSplitBackwardRows(MLIRContext *context,
   // Given statistics make no pass A: nothing couples a row's chunks.
   if (!options.splitLongRows || desc.givenStats)
     return false;
-  CanonicalLayout layout = CanonicalLayout::get(
-      desc, inputShape, statsVectorLength(Float64Type::get(context), options));
+  int64_t lanes = statsVectorLength(Float64Type::get(context), options);
+  CanonicalLayout layout = CanonicalLayout::get(desc, inputShape, lanes);
+  // A large batch (BatchNorm) with few channel groups: every chunk item
+  // has a partial slice of its own, so gamma may be anything.
+  if (hasBatchDim(layout))
+    return mayHaveLargeBatch(layout, inputShape, lanes);
   if (!hasContiguousRows(layout))
     return false;
   // Chunks of one row add to disjoint dgamma/dbeta partials only where
@@ -94,6 +98,23 @@ bool norm::canSplitBackwardRows(MLIRContext *context,
   return mayHaveLongRows(layout, inputShape, /*splitVeryLongRows=*/false);
 }
 
+/// Partial slices of a split backward: one per split row (its chunks write
+/// disjoint ranges of it), or one per chunk item of a split batch (whose
+/// chunks add to the same gamma elements).
+static Value splitSlices(const RowSplit &split) {
+  return split.batch ? split.items : split.rows;
+}
+
+/// The split of a backward kernel: long rows (emitRowSplit, never the
+/// forward's very long rows rule: no read to save) or a large batch.
+static RowSplit emitBackwardSplit(ImplicitLocOpBuilder &b,
+                                  const CanonicalLayout &layout,
+                                  ArrayRef<Value> sizes, int64_t lanes) {
+  if (hasContiguousRows(layout))
+    return emitRowSplit(b, layout, sizes, lanes, /*splitVeryLongRows=*/false);
+  return emitBatchSplit(b, layout, sizes, lanes);
+}
+
 /// The row split of a backward kernel for input sizes `inputSizes`, or
 /// nullopt when it never splits its rows.
 static std::optional<RowSplit>
@@ -106,8 +127,8 @@ getBackwardRowSplit(ImplicitLocOpBuilder &b, const NormDescription &desc,
     return std::nullopt;
   int64_t lanes = statsVectorLength(b.getF64Type(), options);
   CanonicalLayout layout = CanonicalLayout::get(desc, shape, lanes);
-  return emitRowSplit(b, layout, emitCanonicalSizes(b, layout, inputSizes),
-                      lanes, /*splitVeryLongRows=*/false);
+  return emitBackwardSplit(b, layout, emitCanonicalSizes(b, layout, inputSizes),
+                           lanes);
 }
 
 Value norm::emitBackwardChunkCount(ImplicitLocOpBuilder &b,
@@ -121,7 +142,8 @@ Value norm::emitBackwardChunkCount(ImplicitLocOpBuilder &b,
       getBackwardRowSplit(b, desc, inputSizes, options);
   if (!split)
     return chunks;
-  return b.createOrFold<arith::SelectOp>(split->enabled, split->rows, chunks);
+  return b.createOrFold<arith::SelectOp>(split->enabled, splitSlices(*split),
+                                         chunks);
 }
 
 Value norm::emitBackwardWorkCount(ImplicitLocOpBuilder &b,
@@ -167,11 +189,14 @@ Value norm::emitBackwardWorkspaceSize(ImplicitLocOpBuilder &b,
       gammaElements(b, desc, inputSizes),
       arith::ConstantIndexOp::create(b, numPartials));
   Value partials = b.createOrFold<arith::MulIOp>(chunks, perChunk);
-  // Then pass A's sums of every row chunk.
+  // Then pass A's sums of every row chunk (per statistic in lane mode).
+  std::optional<RowSplit> split =
+      getBackwardRowSplit(b, desc, inputSizes, options);
   return b.createOrFold<arith::AddIOp>(
       partials, b.createOrFold<arith::MulIOp>(
                     emitBackwardPrepassWorkCount(b, desc, inputSizes, options),
-                    arith::ConstantIndexOp::create(b, kPassASums)));
+                    arith::ConstantIndexOp::create(
+                        b, kPassASums * (split ? split->partialLanes : 1))));
 }
 
 namespace {
@@ -224,8 +249,13 @@ private:
   void emitSplitRows(const RowSplit &split, Value perChunk, Value begin,
                      Value end);
   /// Workspace index of sum `which` of row chunk `item` (split rows; the
-  /// sums follow the partial slices, one per row).
+  /// sums follow the partial slices, see splitSlices), and the sum there:
+  /// a scalar, or a vector of the row's statistics in lane mode.
   Value sumIndex(const RowSplit &split, Value item, int64_t which);
+  Value loadSum(const RowSplit &split, Value item, int64_t which);
+  void storeSum(const RowSplit &split, Value sum, Value item, int64_t which);
+  /// Clears the partial slice at chunkBase.
+  void clearSlice();
   /// Flat index of gamma's element at the given input indices.
   Value gammaOffset(ArrayRef<Value> indices);
   void addPartial(int64_t which, Value contribution, ArrayRef<Value> indices,
@@ -566,18 +596,8 @@ void BackwardEmitter::emitChunks(const NormBackwardBuffers &buffers,
   auto chunkLoop = [&]() -> SmallVector<Value> {
     buildFor(begin, end, indexConstant(1), {}, [&](Value chunk, ValueRange) {
       chunkBase = arith::MulIOp::create(b, chunk, perChunk);
-      if (numPartials) {
-        // This chunk's slice starts from zero.
-        Value sliceEnd = arith::AddIOp::create(
-            b, chunkBase,
-            arith::MulIOp::create(b, gammaCount, indexConstant(numPartials)));
-        buildFor(chunkBase, sliceEnd, indexConstant(1), {},
-                 [&](Value i, ValueRange) {
-                   memref::StoreOp::create(b, constant(wideType, 0.0),
-                                           workspace, ValueRange{i});
-                   return SmallVector<Value>();
-                 });
-      }
+      // This chunk's slice starts from zero.
+      clearSlice();
       // Items [chunk * I / P, (chunk + 1) * I / P).
       Value first = arith::DivUIOp::create(
           b, arith::MulIOp::create(b, chunk, items), chunks);
@@ -597,8 +617,7 @@ void BackwardEmitter::emitChunks(const NormBackwardBuffers &buffers,
     return {};
   };
   if (mayProcessSplitRows) {
-    RowSplit split =
-        emitRowSplit(b, layout, sizes, vl, /*splitVeryLongRows=*/false);
+    RowSplit split = emitBackwardSplit(b, layout, sizes, vl);
     buildIf(
         split.enabled, TypeRange{},
         [&]() -> SmallVector<Value> {
@@ -612,18 +631,50 @@ void BackwardEmitter::emitChunks(const NormBackwardBuffers &buffers,
   fenceStreamingStores(streaming);
 }
 
+void BackwardEmitter::clearSlice() {
+  if (!numPartials)
+    return;
+  Value sliceEnd = arith::AddIOp::create(
+      b, chunkBase,
+      arith::MulIOp::create(b, gammaCount, indexConstant(numPartials)));
+  buildFor(chunkBase, sliceEnd, indexConstant(1), {}, [&](Value i, ValueRange) {
+    memref::StoreOp::create(b, constant(wideType, 0.0), workspace,
+                            ValueRange{i});
+    return SmallVector<Value>();
+  });
+}
+
 Value BackwardEmitter::sumIndex(const RowSplit &split, Value item,
                                 int64_t which) {
-  // After the rows' partial slices (as emitBackwardWorkspaceSize counts
-  // them: none without gradients of gamma).
+  // After the partial slices (as emitBackwardWorkspaceSize counts them:
+  // none without gradients of gamma).
   Value sums = arith::MulIOp::create(
-      b, split.rows,
+      b, splitSlices(split),
       b.createOrFold<arith::MulIOp>(gammaCount, indexConstant(numPartials)));
-  return arith::AddIOp::create(
-      b, sums,
-      arith::AddIOp::create(
-          b, arith::MulIOp::create(b, item, indexConstant(kPassASums)),
-          indexConstant(which)));
+  Value at = arith::AddIOp::create(
+      b, arith::MulIOp::create(b, item, indexConstant(kPassASums)),
+      indexConstant(which));
+  if (split.partialLanes != 1)
+    at = arith::MulIOp::create(b, at, indexConstant(split.partialLanes));
+  return arith::AddIOp::create(b, sums, at);
+}
+
+Value BackwardEmitter::loadSum(const RowSplit &split, Value item,
+                               int64_t which) {
+  Value at = sumIndex(split, item, which);
+  if (!lane)
+    return memref::LoadOp::create(b, workspace, ValueRange{at});
+  return vector::LoadOp::create(b, statType(wideType), workspace,
+                                ValueRange{at});
+}
+
+void BackwardEmitter::storeSum(const RowSplit &split, Value sum, Value item,
+                               int64_t which) {
+  Value at = sumIndex(split, item, which);
+  if (!lane)
+    memref::StoreOp::create(b, sum, workspace, ValueRange{at});
+  else
+    vector::StoreOp::create(b, sum, workspace, ValueRange{at});
 }
 
 void BackwardEmitter::emitSplitRows(const RowSplit &split, Value perChunk,
@@ -632,12 +683,10 @@ void BackwardEmitter::emitSplitRows(const RowSplit &split, Value perChunk,
   nextKeptIndices.clear();
   forEachSplitRow(
       split, begin, end, [&](Value row, Value chunkBegin, Value chunkEnd) {
-        // Each split row has a partial slice of its own.
-        chunkBase = arith::MulIOp::create(b, row, perChunk);
         Value rowStart = arith::MulIOp::create(b, row, split.chunks);
         ItemContext ctx = loadItemContext();
         // The row's sums, adding its chunks in order.
-        Value zero = constant(wideType, 0.0);
+        Value zero = constant(statType(wideType), 0.0);
         SmallVector<Value> inits(kPassASums, zero);
         SmallVector<Value> sums =
             buildFor(indexConstant(0), split.chunks, indexConstant(1), inits,
@@ -646,17 +695,29 @@ void BackwardEmitter::emitSplitRows(const RowSplit &split, Value perChunk,
                        SmallVector<Value> next;
                        for (int64_t which = 0; which < kPassASums; ++which)
                          next.push_back(arith::AddFOp::create(
-                             b, acc[which],
-                             memref::LoadOp::create(
-                                 b, workspace,
-                                 ValueRange{sumIndex(split, item, which)})));
+                             b, acc[which], loadSum(split, item, which)));
                        return next;
                      });
         Factors f = factorsFromSums(ctx, sums);
-        // Gamma varies along the row (canSplitBackwardRows): the chunks of a
-        // row write disjoint ranges of its slice, each element once.
+        if (split.batch) {
+          // The chunks of a batch add to the same gamma elements: each has
+          // a slice of its own, cleared and added to as a chunk of
+          // statistics' is.
+          forEachChunk(split, chunkBegin, chunkEnd, [&](Value chunk) {
+            chunkBase = arith::MulIOp::create(
+                b, arith::AddIOp::create(b, rowStart, chunk), perChunk);
+            clearSlice();
+            passB(ctx, f);
+          });
+          return;
+        }
+        // Each split row has a partial slice of its own. Gamma varies along
+        // the row (canSplitBackwardRows): the chunks of a row write disjoint
+        // ranges of it, each element once.
+        chunkBase = arith::MulIOp::create(b, row, perChunk);
         partialsOwnedByRow = true;
-        forEachChunk(split, chunkBegin, chunkEnd, [&]() { passB(ctx, f); });
+        forEachChunk(split, chunkBegin, chunkEnd,
+                     [&](Value) { passB(ctx, f); });
         partialsOwnedByRow = false;
       });
 }
@@ -665,14 +726,12 @@ void BackwardEmitter::emitPrepass(const NormBackwardBuffers &buffers,
                                   Value begin, Value end) {
   setup(buffers);
   buf.gamma = decodeAffineOnce(buf.gamma);
-  RowSplit split =
-      emitRowSplit(b, layout, sizes, vl, /*splitVeryLongRows=*/false);
+  RowSplit split = emitBackwardSplit(b, layout, sizes, vl);
   forEachPrepassChunk(split, begin, end, [&](Value item, Value) {
     ItemContext ctx = loadItemContext();
     SmallVector<Value> sums = sumPassA(ctx);
     for (auto [which, sum] : llvm::enumerate(sums))
-      memref::StoreOp::create(b, sum, workspace,
-                              ValueRange{sumIndex(split, item, which)});
+      storeSum(split, sum, item, which);
   });
 }
 

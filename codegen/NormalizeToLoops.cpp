@@ -406,6 +406,7 @@ RowSplit norm::detail::emitBatchSplit(ImplicitLocOpBuilder &b,
     return arith::ConstantIndexOp::create(b, value);
   };
   RowSplit split;
+  split.batch = true;
   split.dim = 0;
   split.rows = countItems(b, layout, sizes, lanes);
   split.rowLength = sizes.front();

@@ -219,7 +219,9 @@ constexpr int64_t kMaxBackwardChunks = 64;
 /// main work item is one row chunk whose pass B uses its row's sums; each
 /// row then has its own dgamma/dbeta slice, written by its chunks in
 /// disjoint ranges. Only where gamma varies along the row (or there is
-/// none), so that chunks never add to the same partial.
+/// none), so that chunks never add to the same partial. Large batches
+/// (BatchNorm with few channel groups) are split too; there every chunk
+/// item has a slice of its own.
 bool canSplitBackwardRows(MLIRContext *context, const NormDescription &desc,
                           ArrayRef<int64_t> inputShape,
                           const LoopEmitOptions &options);

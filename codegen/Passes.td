@@ -38,8 +38,8 @@ def NormFormKernels : Pass<"norm-form-kernels", "::mlir::ModuleOp"> {
            "Reduce rows of 64K elements or more in chunks (a prepass of "
            "partial sums, then one work item per chunk) when there are few "
            "of them, or (centered forward) when they do not fit in cache; "
-           "likewise the batch of fewer than 8 forward statistics over 64K "
-           "elements or more (BatchNorm)">,
+           "likewise the batch of fewer than 8 work items of statistics "
+           "over 64K elements or more (BatchNorm)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",

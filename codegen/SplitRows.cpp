@@ -140,7 +140,7 @@ void LoopEmitter::emitSplitRows(const RowSplit &split, Value begin, Value end,
         ItemStats stats =
             finishStats(x0, offset, squares, constant(statType(wideType), 1.0),
                         storesStats);
-        forEachChunk(split, chunkBegin, chunkEnd, [&]() {
+        forEachChunk(split, chunkBegin, chunkEnd, [&](Value) {
           withStreamingStores(streaming, [&]() { normalize(stats); });
         });
       });
@@ -168,11 +168,12 @@ void LoopEmitter::forEachSplitRow(
 }
 
 void LoopEmitter::forEachChunk(const RowSplit &split, Value chunkBegin,
-                               Value chunkEnd, function_ref<void()> body) {
+                               Value chunkEnd,
+                               function_ref<void(Value chunk)> body) {
   buildFor(chunkBegin, chunkEnd, indexConstant(1), {},
            [&](Value chunk, ValueRange) {
              setChunkRange(split, chunk);
-             body();
+             body(chunk);
              clearChunkRange();
              return SmallVector<Value>();
            });

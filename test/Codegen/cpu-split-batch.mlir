@@ -1,5 +1,6 @@
 // RUN: norm-opt %s -split-input-file --norm-form-kernels=vector-length=16 --canonicalize --cse | FileCheck %s
 // RUN: norm-opt %s -split-input-file --norm-form-kernels="vector-length=16 split-long-rows=false" --canonicalize --cse | FileCheck %s --check-prefix=OFF
+// RUN: norm-opt %s -split-input-file --norm-derive-backward --norm-form-kernels=vector-length=16 --canonicalize --cse | FileCheck %s --check-prefix=BWD
 
 // BatchNorm's statistics reduce the batch (N*H*W): with few channel groups
 // there are few work items, and all other threads would idle. Fewer than 8
@@ -102,6 +103,52 @@ func.func @bn_nhwc(%x: tensor<?x40xf32>, %rm: tensor<40xf32>, %rv: tensor<40xf32
 func.func @bn_nchw(%x: tensor<?x3x?xbf16>) -> (tensor<?x3x?xbf16>, tensor<3xf32>, tensor<3xf32>) {
   %y, %mean, %rstd = norm.batch_norm %x {training, channel_dim = 1 : i64} : (tensor<?x3x?xbf16>) -> (tensor<?x3x?xbf16>, tensor<3xf32>, tensor<3xf32>)
   return %y, %mean, %rstd : tensor<?x3x?xbf16>, tensor<3xf32>, tensor<3xf32>
+}
+
+// -----
+
+// The backward splits the batch the same way (its items are vectors of 8
+// f64 statistics here: 5 groups of 40 channels). The prepass sums pass A
+// per chunk, four vectors of 8 f64; each main item adds its group's sums
+// in chunk order, then runs pass B on its chunk. The chunks of a group add
+// to the same dgamma/dbeta elements, so every chunk item has a partial
+// slice of its own (40 x 2 f64, cleared first), which the finalize step
+// adds in item order.
+
+// BWD-LABEL: module attributes {normc.kernels = [{{.*}}name = "bn_train"
+// BWD-SAME: prepass = true, workspace = true
+// BWD-SAME: finalize = true
+// BWD-SAME: name = "bn_train_backward"
+// BWD-SAME: prepass = true, workspace = true
+// BWD-LABEL: func.func private @__normc_bn_train_backward_body
+// BWD-SAME: %[[WS:[a-z0-9_]+]]: memref<?xf64>, %[[BEGIN:[a-z0-9_]+]]: index, %[[END:[a-z0-9_]+]]: index)
+// BWD:     %[[LARGE:.*]] = arith.cmpi uge, %[[N:.*]], %c65536 : index
+// BWD:     %[[CHUNKS:.*]] = arith.ceildivui %[[N]], %c4096 : index
+// BWD:     scf.if %[[LARGE]] {
+// BWD:       scf.for %[[GROUP:.*]] = %{{.*}} to %{{.*}} step %c1 {
+// BWD:         %[[FIRSTCHUNK:.*]] = arith.muli %[[GROUP]], %[[CHUNKS]] : index
+// BWD:         scf.for %{{.*}} = %c0 to %[[CHUNKS]] {{.*}} -> (vector<8xf64>, vector<8xf64>, vector<8xf64>, vector<8xf64>) {
+// BWD-COUNT-4: vector.load %[[WS]]
+// BWD:         scf.for %[[C:.*]] = %{{.*}} to %{{.*}} step %c1 {
+// BWD:           %[[ITEM:.*]] = arith.addi %[[FIRSTCHUNK]], %[[C]] : index
+// BWD:           %[[SLICE:.*]] = arith.muli %[[ITEM]], %c80 : index
+// BWD:           %[[SLICEEND:.*]] = arith.addi %[[SLICE]], %c80 : index
+// BWD:           scf.for %[[I:.*]] = %[[SLICE]] to %[[SLICEEND]] step %c1 {
+// BWD:             memref.store %{{.*}}, %[[WS]][%[[I]]] : memref<?xf64>
+// BWD:     } else {
+// BWD-LABEL: func.func private @__normc_bn_train_backward_prepassbody
+// BWD-COUNT-4: vector.store %{{.*}} : memref<?xf64>, vector<8xf64>
+// One slice per chunk item: the finalize adds prepass-count slices.
+// BWD-LABEL: func.func private @__normc_bn_train_backward_finalizebody
+// BWD:       %[[FCHUNKS:.*]] = arith.ceildivui %{{.*}}, %c4096 : index
+// BWD:       %[[FITEMS:.*]] = arith.muli %[[FCHUNKS]], %c5 : index
+// BWD:       arith.select %{{.*}}, %[[FITEMS]], %{{.*}} : index
+func.func @bn_train(%x: tensor<?x40xf32>, %w: tensor<40xf32>, %b: tensor<40xf32>)
+    -> (tensor<?x40xf32>, tensor<40xf32>, tensor<40xf32>) attributes {norm.backward} {
+  %y, %m, %r = norm.batch_norm %x weight(%w) bias(%b) {training, channel_dim = 1 : i64}
+      : (tensor<?x40xf32>, tensor<40xf32>, tensor<40xf32>)
+      -> (tensor<?x40xf32>, tensor<40xf32>, tensor<40xf32>)
+  return %y, %m, %r : tensor<?x40xf32>, tensor<40xf32>, tensor<40xf32>
 }
 
 // -----

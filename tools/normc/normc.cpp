@@ -84,8 +84,8 @@ cl::opt<bool> splitLongRows(
              "each, when there are fewer than 8 rows (forward and backward) "
              "or, for the forward of centered norms, when they hold more "
              "than 256K elements; likewise the batch of fewer than 8 "
-             "forward statistics over 64K elements or more, as BatchNorm's "
-             "(default true)"),
+             "work items of statistics over 64K elements or more, as "
+             "BatchNorm's (default true)"),
     cl::init(true), cl::cat(category));
 cl::list<std::string>
     gpuArchs("gpu-arch",
