@@ -63,6 +63,7 @@
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
 #include <unordered_map>
 #include <vector>
@@ -123,6 +124,22 @@ std::vector<int64_t> parseShape(const std::string &s) {
   while (std::getline(ss, item, 'x'))
     dims.push_back(std::stoll(item));
   return dims;
+}
+
+/// Whether `s` is `rank` positive sizes joined by 'x' (what parseShape
+/// reads); the options are checked with it before any case runs.
+bool isShape(const std::string &s, size_t rank) {
+  std::stringstream ss(s);
+  std::string item;
+  size_t count = 0;
+  while (std::getline(ss, item, 'x')) {
+    if (item.empty() || item.size() > 12 ||
+        item.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoll(item) <= 0)
+      return false;
+    ++count;
+  }
+  return count == rank && s.back() != 'x';
 }
 
 bool contains(const std::vector<std::string> &v, const std::string &s) {
@@ -1146,6 +1163,17 @@ int main(int argc, char **argv) {
       return a == "--help" ? 0 : 2;
     }
   }
+  for (const auto &[shapes, rank, option, form] :
+       {std::make_tuple(&o.rowShapes, size_t(2), "--shapes", "RxC"),
+        std::make_tuple(&o.channelShapes, size_t(4), "--channel-shapes",
+                        "NxCxHxW")})
+    for (const std::string &shape : *shapes)
+      if (!isShape(shape, rank)) {
+        std::fprintf(stderr,
+                     "normc_bench: %s: '%s' is not %s (positive sizes)\n",
+                     option, shape.c_str(), form);
+        return 2;
+      }
   if (!o.json.empty()) {
     b.json = std::fopen(o.json.c_str(), "a");
     if (!b.json) {
