@@ -26,6 +26,11 @@
 // the slices in chunk order. No atomics, and the
 // result does not depend on how chunks are spread over threads.
 //
+// Few long rows and large batches with few channel groups (canSplitRows)
+// are split further: a prepass sums pass A per chunk of a row or batch,
+// and each main item combines its row's sums before pass B on its chunk
+// (emitSplitRows).
+//
 //===----------------------------------------------------------------------===//
 
 #include "codegen/LoopEmitter.h"
