@@ -191,6 +191,10 @@ protected:
   Value loadItemGamma(Value memref);
   Value loadStat(Value memref);
   void storeStat(Value memref, Value value);
+  /// One f64 statistic of the item at flat index `at` of a workspace: a
+  /// scalar, or a vector of its statLanes statistics in lane mode.
+  Value loadWorkspaceStat(Value workspace, Value at);
+  void storeWorkspaceStat(Value value, Value workspace, Value at);
   /// Stores one vector of the output: a streaming store when
   /// `streamingStores` is set and the vector is whole.
   void storeOutput(Value value, ArrayRef<Value> indices, Value mask);
@@ -273,6 +277,9 @@ protected:
   /// canSquareInF32): the offset of the mean from x0 and the sum of squared
   /// deviations, in the wide type.
   std::pair<Value, Value> accumulateTwoPass(Value x0W);
+  /// accumulateOnePass where `onePass` (an i1, per call or per item)
+  /// holds, else accumulateTwoPass; the latter alone when it is null.
+  std::pair<Value, Value> accumulateOneOrTwoPass(Value onePass, Value x0W);
   ItemStats computeStats();
   /// rstd, mean and running statistics from the offset of the mean from x0
   /// and the sum of squares (both scaled by scaleW); stores them, only
@@ -303,11 +310,6 @@ protected:
   std::pair<Value, Value> combineChunks(const RowSplit &split, Value row);
   /// Elements of one statistic in chunk `chunk`, in f64.
   Value chunkElements(const RowSplit &split, Value chunk);
-  /// Partial `which` of prepass item `item` in the workspace: a scalar, or
-  /// a vector of the row's statistics in lane mode.
-  Value loadPartial(const RowSplit &split, Value item, int64_t which);
-  void storePartial(const RowSplit &split, Value value, Value item,
-                    int64_t which);
   /// The main step of split rows: items [begin, end) are chunks; each row
   /// combines its partials once per call and then writes its chunks.
   void emitSplitRows(const RowSplit &split, Value begin, Value end,

@@ -254,11 +254,9 @@ private:
   void emitSplitRows(const RowSplit &split, Value perChunk, Value begin,
                      Value end);
   /// Workspace index of sum `which` of row chunk `item` (split rows; the
-  /// sums follow the partial slices, see splitSlices), and the sum there:
-  /// a scalar, or a vector of the row's statistics in lane mode.
+  /// sums follow the partial slices, see splitSlices; one per statistic of
+  /// the row, see loadWorkspaceStat).
   Value sumIndex(const RowSplit &split, Value item, int64_t which);
-  Value loadSum(const RowSplit &split, Value item, int64_t which);
-  void storeSum(const RowSplit &split, Value sum, Value item, int64_t which);
   /// Clears the partial slice at chunkBase.
   void clearSlice();
   /// Flat index of gamma's element at the given input indices.
@@ -664,24 +662,6 @@ Value BackwardEmitter::sumIndex(const RowSplit &split, Value item,
   return arith::AddIOp::create(b, sums, at);
 }
 
-Value BackwardEmitter::loadSum(const RowSplit &split, Value item,
-                               int64_t which) {
-  Value at = sumIndex(split, item, which);
-  if (!lane)
-    return memref::LoadOp::create(b, workspace, ValueRange{at});
-  return vector::LoadOp::create(b, statType(wideType), workspace,
-                                ValueRange{at});
-}
-
-void BackwardEmitter::storeSum(const RowSplit &split, Value sum, Value item,
-                               int64_t which) {
-  Value at = sumIndex(split, item, which);
-  if (!lane)
-    memref::StoreOp::create(b, sum, workspace, ValueRange{at});
-  else
-    vector::StoreOp::create(b, sum, workspace, ValueRange{at});
-}
-
 void BackwardEmitter::emitSplitRows(const RowSplit &split, Value perChunk,
                                     Value begin, Value end) {
   // No prefetching of the next item: the chunks stream.
@@ -700,7 +680,9 @@ void BackwardEmitter::emitSplitRows(const RowSplit &split, Value perChunk,
                        SmallVector<Value> next;
                        for (int64_t which = 0; which < kPassASums; ++which)
                          next.push_back(arith::AddFOp::create(
-                             b, acc[which], loadSum(split, item, which)));
+                             b, acc[which],
+                             loadWorkspaceStat(workspace,
+                                               sumIndex(split, item, which))));
                        return next;
                      });
         Factors f = factorsFromSums(ctx, sums);
@@ -736,7 +718,7 @@ void BackwardEmitter::emitPrepass(const NormBackwardBuffers &buffers,
     ItemContext ctx = loadItemContext();
     SmallVector<Value> sums = sumPassA(ctx);
     for (auto [which, sum] : llvm::enumerate(sums))
-      storeSum(split, sum, item, which);
+      storeWorkspaceStat(sum, workspace, sumIndex(split, item, which));
   });
 }
 

@@ -1247,6 +1247,40 @@ std::pair<Value, Value> LoopEmitter::accumulateTwoPass(Value x0W) {
   return {chosen[0], chosen[1]};
 }
 
+std::pair<Value, Value> LoopEmitter::accumulateOneOrTwoPass(Value onePass,
+                                                            Value x0W) {
+  if (!onePass)
+    return accumulateTwoPass(x0W);
+  Type statW = statType(wideType);
+  SmallVector<Value> chosen = buildIf(
+      onePass, TypeRange{statW, statW},
+      [&]() -> SmallVector<Value> {
+        auto [o, q] = accumulateOnePass(x0W);
+        return {o, q};
+      },
+      [&]() -> SmallVector<Value> {
+        auto [o, q] = accumulateTwoPass(x0W);
+        return {o, q};
+      });
+  // The one-pass branch does not keep the row.
+  rowDecoded = false;
+  return {chosen[0], chosen[1]};
+}
+
+Value LoopEmitter::loadWorkspaceStat(Value workspace, Value at) {
+  if (!lane)
+    return memref::LoadOp::create(b, workspace, ValueRange{at});
+  return vector::LoadOp::create(b, statType(wideType), workspace,
+                                ValueRange{at});
+}
+
+void LoopEmitter::storeWorkspaceStat(Value value, Value workspace, Value at) {
+  if (!lane)
+    memref::StoreOp::create(b, value, workspace, ValueRange{at});
+  else
+    vector::StoreOp::create(b, value, workspace, ValueRange{at});
+}
+
 ItemStats LoopEmitter::computeStats() {
   rowDecoded = false;
   Type statW = statType(wideType);
@@ -1255,30 +1289,11 @@ ItemStats LoopEmitter::computeStats() {
       desc.center ? loadFirstElement() : constant(statType(accType), 0.0);
   Value x0W = castFloat(x0, wideType);
   Value one = constant(statW, 1.0);
-  auto twoPass = [&]() { return accumulateTwoPass(x0W); };
   // Items too large for the cache (BatchNorm over N*H*W) would read x from
   // memory in each of passes 1, 2 and 3: their statistics come from one
   // pass instead (accumulateOnePass).
   Value offset, squares;
-  Value large = itemExceedsCache();
-  if (large) {
-    SmallVector<Value> chosen = buildIf(
-        large, TypeRange{statW, statW},
-        [&]() -> SmallVector<Value> {
-          auto [o, q] = accumulateOnePass(x0W);
-          return {o, q};
-        },
-        [&]() -> SmallVector<Value> {
-          auto [o, q] = twoPass();
-          return {o, q};
-        });
-    offset = chosen[0];
-    squares = chosen[1];
-    // The one-pass branch does not keep the row.
-    rowDecoded = false;
-  } else {
-    std::tie(offset, squares) = twoPass();
-  }
+  std::tie(offset, squares) = accumulateOneOrTwoPass(itemExceedsCache(), x0W);
   Value scaleW = one, offsetW = offset, squaresW = squares;
   bool wideData = accType.isF64();
   if (wideData) {

@@ -78,29 +78,13 @@ static Value partialIndex(ImplicitLocOpBuilder &b, const RowSplit &split,
       b, at, arith::ConstantIndexOp::create(b, split.partialLanes));
 }
 
-Value LoopEmitter::loadPartial(const RowSplit &split, Value item,
-                               int64_t which) {
-  Value at = partialIndex(b, split, item, which);
-  if (!lane)
-    return memref::LoadOp::create(b, buf.workspace, ValueRange{at});
-  return vector::LoadOp::create(b, statType(wideType), buf.workspace,
-                                ValueRange{at});
-}
-
-void LoopEmitter::storePartial(const RowSplit &split, Value value, Value item,
-                               int64_t which) {
-  Value at = partialIndex(b, split, item, which);
-  if (!lane)
-    memref::StoreOp::create(b, value, buf.workspace, ValueRange{at});
-  else
-    vector::StoreOp::create(b, value, buf.workspace, ValueRange{at});
-}
-
 std::pair<Value, Value> LoopEmitter::combineChunks(const RowSplit &split,
                                                    Value row) {
   Value first = arith::MulIOp::create(b, row, split.chunks);
   auto partial = [&](Value chunk, int64_t which) {
-    return loadPartial(split, arith::AddIOp::create(b, first, chunk), which);
+    return loadWorkspaceStat(
+        buf.workspace,
+        partialIndex(b, split, arith::AddIOp::create(b, first, chunk), which));
   };
   Value zero = constant(statType(wideType), 0.0);
   Value sum = buildFor(
@@ -190,26 +174,9 @@ void LoopEmitter::emitPrepass(const NormBuffers &buffers, Value begin,
     Value x0W = castFloat(desc.center ? loadFirstElement()
                                       : constant(statType(accType), 0.0),
                           wideType);
-    Value offset, squares;
-    if (split.onePassChunks) {
-      Type statW = statType(wideType);
-      SmallVector<Value> chosen = buildIf(
-          split.onePassChunks, TypeRange{statW, statW},
-          [&]() -> SmallVector<Value> {
-            auto [o, q] = accumulateOnePass(x0W);
-            return {o, q};
-          },
-          [&]() -> SmallVector<Value> {
-            auto [o, q] = accumulateTwoPass(x0W);
-            return {o, q};
-          });
-      offset = chosen[0];
-      squares = chosen[1];
-    } else {
-      std::tie(offset, squares) = accumulateTwoPass(x0W);
-    }
-    storePartial(split, offset, item, 0);
-    storePartial(split, squares, item, 1);
+    auto [offset, squares] = accumulateOneOrTwoPass(split.onePassChunks, x0W);
+    storeWorkspaceStat(offset, buf.workspace, partialIndex(b, split, item, 0));
+    storeWorkspaceStat(squares, buf.workspace, partialIndex(b, split, item, 1));
     reductionCount = rowCount;
   });
 }
