@@ -248,6 +248,9 @@ private:
   Factors givenFactors(const ItemContext &ctx);
   /// Pass B: dx and the dgamma/dbeta partials.
   void passB(const ItemContext &ctx, const Factors &f);
+  /// Whether every element of a work item adds to the same dgamma/dbeta
+  /// partials (no reduced dim indexes gamma; plain lane or row mode).
+  bool partialsConstantInItem() const;
   void processItem();
   /// The main step of split rows: items [begin, end) are row chunks; each
   /// row adds its chunks' sums once per call, then runs pass B per chunk.
@@ -424,7 +427,33 @@ bool BackwardEmitter::sumsScaledAfter() const {
 
 SmallVector<Value> BackwardEmitter::sumPassA(const ItemContext &ctx) {
   bool scaleAfter = sumsScaledAfter();
-  Value zero = constant(accVector, 0.0);
+  // Row mode adds each vector's two halves into accumulators of half its
+  // lanes: four sums of vl f64 lanes would take every AVX2 register (16), and
+  // the spills inside the loop cost more than the arithmetic. Half as many
+  // still leave two independent accumulators per sum (8 chains in flight, as
+  // 2 FMA pipes of latency 4 need). Lane modes keep one lane per statistic.
+  bool halve = !lane && vl % 2 == 0 && vl >= 8;
+  VectorType sumType =
+      halve ? VectorType::get({vl / 2}, accVector.getElementType()) : accVector;
+  auto half = [&](Value v, int64_t which) -> Value {
+    return vector::ExtractStridedSliceOp::create(
+        b, v, ArrayRef<int64_t>{which * (vl / 2)}, ArrayRef<int64_t>{vl / 2},
+        ArrayRef<int64_t>{1});
+  };
+  auto add = [&](Value acc, Value term) -> Value {
+    if (!halve)
+      return arith::AddFOp::create(b, acc, term);
+    return arith::AddFOp::create(
+        b, arith::AddFOp::create(b, acc, half(term, 0)), half(term, 1));
+  };
+  auto fma = [&](Value lhs, Value rhs, Value acc) -> Value {
+    if (!halve)
+      return math::FmaOp::create(b, lhs, rhs, acc);
+    return math::FmaOp::create(
+        b, half(lhs, 1), half(rhs, 1),
+        math::FmaOp::create(b, half(lhs, 0), half(rhs, 0), acc));
+  };
+  Value zero = constant(sumType, 0.0);
   SmallVector<Value> sums = forEachVector(
       keptIndices, 0, {zero, zero, zero, zero},
       [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
@@ -435,11 +464,11 @@ SmallVector<Value> BackwardEmitter::sumPassA(const ItemContext &ctx) {
             mask);
         Value g = gOf(ctx, loadInput(dy, indices, mask), indices, mask);
         SmallVector<Value> next(accs);
-        next[0] = arith::AddFOp::create(b, accs[0], g);
-        next[1] = math::FmaOp::create(b, g, xhat, accs[1]);
+        next[0] = add(accs[0], g);
+        next[1] = fma(g, xhat, accs[1]);
         if (desc.center)
-          next[2] = arith::AddFOp::create(b, accs[2], xhat);
-        next[3] = math::FmaOp::create(b, xhat, xhat, accs[3]);
+          next[2] = add(accs[2], xhat);
+        next[3] = fma(xhat, xhat, accs[3]);
         return next;
       });
   SmallVector<Value> reduced;
@@ -534,10 +563,23 @@ void BackwardEmitter::passB(const ItemContext &ctx, const Factors &f) {
       arith::NegFOp::create(b, arith::MulFOp::create(b, f.c, f.ratio)));
   Value negKMgxVec =
       toVector(arith::NegFOp::create(b, arith::MulFOp::create(b, f.k, f.mgx)));
+  // Where gamma does not vary along the reduction (BatchNorm, InstanceNorm)
+  // the item's dgamma/dbeta partials all go to the same elements: they are
+  // summed in registers over the item, vector by vector, and added to the
+  // workspace once after the loop. A read-modify-write per vector step
+  // would chain every step through memory (store-to-load forwarding, about
+  // 10 cycles a step) and, in row mode, reduce across the vector each time.
+  bool sumPartialsInItem = partialsConstantInItem();
+  SmallVector<int64_t> itemSlots;
+  if (sumPartialsInItem)
+    for (int64_t slot : {dgammaSlot, dbetaSlot})
+      if (slot >= 0)
+        itemSlots.push_back(slot);
+  SmallVector<Value> zeros(itemSlots.size(), constant(accVector, 0.0));
   withStreamingStores(streaming, [&]() {
-    forEachVector(
-        keptIndices, 0, {},
-        [&](ArrayRef<Value> indices, Value mask, ValueRange) {
+    SmallVector<Value> itemPartials = forEachVector(
+        keptIndices, 0, zeros,
+        [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
           prefetchNext(buf.input, indices, mask);
           prefetchNext(dy, indices, mask);
           Value dyVec = loadInput(dy, indices, mask);
@@ -559,14 +601,33 @@ void BackwardEmitter::passB(const ItemContext &ctx, const Factors &f) {
             }
             storeOutput(result, indices, mask);
           }
-          if (dgammaSlot >= 0)
-            addPartial(dgammaSlot, arith::MulFOp::create(b, dyVec, xhat),
-                       indices, mask);
-          if (dbetaSlot >= 0)
-            addPartial(dbetaSlot, dyVec, indices, mask);
+          auto contribution = [&](int64_t slot) -> Value {
+            return slot == dgammaSlot
+                       ? (Value)arith::MulFOp::create(b, dyVec, xhat)
+                       : dyVec;
+          };
+          if (sumPartialsInItem) {
+            // Masked-off lanes hold zeros (dy loads pass 0 through).
+            SmallVector<Value> next;
+            for (auto [slot, acc] : llvm::zip(itemSlots, accs))
+              next.push_back(arith::AddFOp::create(b, acc, contribution(slot)));
+            return next;
+          }
+          for (int64_t slot : {dgammaSlot, dbetaSlot})
+            if (slot >= 0)
+              addPartial(slot, contribution(slot), indices, mask);
           return SmallVector<Value>();
         });
+    for (auto [slot, sum] : llvm::zip(itemSlots, itemPartials))
+      addPartial(slot, sum, keptIndices, lane ? laneMask : Value());
   });
+}
+
+bool BackwardEmitter::partialsConstantInItem() const {
+  return numPartials > 0 && segment == 1 &&
+         llvm::none_of(layout.dims, [](const CanonicalLayout::Dim &d) {
+           return d.reduced && d.affine;
+         });
 }
 
 BackwardEmitter::Factors BackwardEmitter::givenFactors(const ItemContext &ctx) {

@@ -3,9 +3,11 @@
 // LayerNorm backward: work items are chunks of rows (at most 64, fixed by
 // the sizes). A chunk clears its slice of the f64 workspace, then per row:
 // pass A reads dy, x and gamma once into four f64 vector sums (g, g*xhat,
-// xhat, xhat^2), the per-row scalars follow, and pass B writes dx once and
-// adds dy*xhat and dy into the chunk's dgamma/dbeta partials. The finalize
-// body adds the chunks' partials in chunk order.
+// xhat, xhat^2), each vector of 16 f64 added as two halves into sums of 8
+// lanes (four sums of 16 lanes would take all 16 AVX2 registers), the
+// per-row scalars follow, and pass B writes dx once and adds dy*xhat and dy
+// into the chunk's dgamma/dbeta partials. The finalize body adds the
+// chunks' partials in chunk order.
 
 // CHECK-LABEL: func.func private @__normc_lnb_body
 // CHECK-SAME: (%[[DY:[a-z0-9]+]]: memref<?x100xf32>, %[[X:[a-z0-9]+]]: memref<?x100xf32>, %[[G:[a-z0-9]+]]: memref<100xf32>, %[[M:[a-z0-9]+]]: memref<?xf32>, %[[R:[a-z0-9]+]]: memref<?xf32>, %[[DX:[a-z0-9]+]]: memref<?x100xf32>, %{{.*}}: memref<100xf32>, %{{.*}}: memref<100xf32>, %[[WS:[a-z0-9]+]]: memref<?xf64>, %[[B:[a-z0-9]+]]: index, %[[E:[a-z0-9]+]]: index)
@@ -18,11 +20,13 @@
 // CHECK:   scf.for %[[ROW:.*]] =
 // CHECK:     memref.load %[[R]][%[[ROW]]]
 // CHECK:     memref.load %[[M]][%[[ROW]]]
-// CHECK:     scf.for {{.*}} -> (vector<16xf64>, vector<16xf64>, vector<16xf64>, vector<16xf64>)
+// CHECK:     scf.for {{.*}} -> (vector<8xf64>, vector<8xf64>, vector<8xf64>, vector<8xf64>)
 // CHECK:       vector.load %[[X]]
 // CHECK:       vector.load %[[DY]]
 // CHECK:       vector.load %[[G]]
-// CHECK-COUNT-4: vector.reduction <add>
+// CHECK:       vector.extract_strided_slice %{{.*}} {offsets = [0], sizes = [8], strides = [1]} : vector<16xf64> to vector<8xf64>
+// CHECK:       vector.extract_strided_slice %{{.*}} {offsets = [8], sizes = [8], strides = [1]} : vector<16xf64> to vector<8xf64>
+// CHECK-COUNT-4: vector.reduction <add>, %{{.*}} : vector<8xf64> into f64
 // CHECK:     math.sqrt
 // CHECK:     scf.for
 // CHECK:       vector.load %[[DY]]
@@ -101,4 +105,60 @@ func.func @short_rows(%dy: tensor<64x768xf32>, %x: tensor<64x768xf32>, %g: tenso
   %dx, %dg = norm.normalize_backward %dy, %x gamma(%g) rstd(%r) reduce [1] eps(1.0e-05, inside) affine [1] {grad_input, grad_weight}
       : (tensor<64x768xf32>, tensor<64x768xf32>, tensor<768xf32>, tensor<64xf32>) -> (tensor<64x768xf32>, tensor<768xf32>)
   return %dx, %dg : tensor<64x768xf32>, tensor<768xf32>
+}
+
+// -----
+
+// Where gamma does not vary along the reduction (BatchNorm, InstanceNorm),
+// every element of a work item adds to the same dgamma/dbeta elements: pass
+// B sums them in vector accumulators carried by its loops and adds them to
+// the chunk's slice once per item, instead of a read-modify-write of the
+// workspace per vector. Row mode (NCHW) reduces the sums across the vector
+// first; lane mode (NHWC: one channel per lane) adds them as they are.
+
+// CHECK-LABEL: func.func private @__normc_bn_nchw_body
+// CHECK-SAME: (%{{.*}}: memref<4x16x32xf32>, %{{.*}}: memref<4x16x32xf32>, %{{.*}}: memref<16xf32>, %{{.*}}: memref<16xf32>, %{{.*}}: memref<16xf32>, %[[DX:[a-z0-9]+]]: memref<4x16x32xf32>, %{{.*}}: memref<16xf32>, %{{.*}}: memref<16xf32>, %[[WS:[a-z0-9]+]]: memref<?xf64>
+// CHECK: math.sqrt
+// CHECK: %[[SUMS:.*]]:2 = scf.for {{.*}} -> (vector<16xf64>, vector<16xf64>)
+// CHECK:   scf.for {{.*}} -> (vector<16xf64>, vector<16xf64>)
+// CHECK-NOT: %[[WS]]
+// CHECK:     vector.store %{{.*}}, %[[DX]]
+// CHECK-NOT: %[[WS]]
+// CHECK:     scf.yield %{{.*}}, %{{.*}} : vector<16xf64>, vector<16xf64>
+// CHECK: vector.reduction <add>, %[[SUMS]]#0
+// CHECK: memref.load %[[WS]]
+// CHECK: memref.store %{{.*}}, %[[WS]]
+// CHECK: vector.reduction <add>, %[[SUMS]]#1
+// CHECK: memref.load %[[WS]]
+// CHECK: memref.store %{{.*}}, %[[WS]]
+func.func @bn_nchw(%dy: tensor<4x16x32xf32>, %x: tensor<4x16x32xf32>, %g: tensor<16xf32>, %m: tensor<16xf32>, %r: tensor<16xf32>)
+    -> (tensor<4x16x32xf32>, tensor<16xf32>, tensor<16xf32>) {
+  %dx, %dg, %db = norm.normalize_backward %dy, %x gamma(%g) mean(%m) rstd(%r) reduce [0, 2] center eps(1.0e-05, inside) affine [1] {grad_input, grad_weight, grad_bias}
+      : (tensor<4x16x32xf32>, tensor<4x16x32xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>) -> (tensor<4x16x32xf32>, tensor<16xf32>, tensor<16xf32>)
+  return %dx, %dg, %db : tensor<4x16x32xf32>, tensor<16xf32>, tensor<16xf32>
+}
+
+// CHECK-LABEL: func.func private @__normc_bn_nhwc_body
+// CHECK-SAME: (%{{.*}}: memref<4x32x16xf32>, %{{.*}}: memref<4x32x16xf32>, %{{.*}}: memref<16xf32>, %{{.*}}: memref<16xf32>, %{{.*}}: memref<16xf32>, %[[DX:[a-z0-9]+]]: memref<4x32x16xf32>, %{{.*}}: memref<16xf32>, %{{.*}}: memref<16xf32>, %[[WS:[a-z0-9]+]]: memref<?xf64>
+// CHECK: %[[DXV:.*]] = memref.collapse_shape %[[DX]]
+// Pass A keeps one lane per channel: no halves.
+// CHECK-NOT: vector.extract_strided_slice
+// CHECK: math.sqrt
+// CHECK: %[[SUMS:.*]]:2 = scf.for {{.*}} -> (vector<16xf64>, vector<16xf64>)
+// CHECK:   scf.for {{.*}} -> (vector<16xf64>, vector<16xf64>)
+// CHECK-NOT: %[[WS]]
+// CHECK:     vector.store %{{.*}}, %[[DXV]]
+// CHECK-NOT: %[[WS]]
+// CHECK:     scf.yield %{{.*}}, %{{.*}} : vector<16xf64>, vector<16xf64>
+// CHECK: %[[OLD:.*]] = vector.load %[[WS]]
+// CHECK: %[[NEW:.*]] = arith.addf %[[OLD]], %[[SUMS]]#0 : vector<16xf64>
+// CHECK: vector.store %[[NEW]], %[[WS]]
+// CHECK: %[[OLD1:.*]] = vector.load %[[WS]]
+// CHECK: %[[NEW1:.*]] = arith.addf %[[OLD1]], %[[SUMS]]#1 : vector<16xf64>
+// CHECK: vector.store %[[NEW1]], %[[WS]]
+func.func @bn_nhwc(%dy: tensor<4x32x16xf32>, %x: tensor<4x32x16xf32>, %g: tensor<16xf32>, %m: tensor<16xf32>, %r: tensor<16xf32>)
+    -> (tensor<4x32x16xf32>, tensor<16xf32>, tensor<16xf32>) {
+  %dx, %dg, %db = norm.normalize_backward %dy, %x gamma(%g) mean(%m) rstd(%r) reduce [0, 1] center eps(1.0e-05, inside) affine [2] {grad_input, grad_weight, grad_bias}
+      : (tensor<4x32x16xf32>, tensor<4x32x16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>) -> (tensor<4x32x16xf32>, tensor<16xf32>, tensor<16xf32>)
+  return %dx, %dg, %db : tensor<4x32x16xf32>, tensor<16xf32>, tensor<16xf32>
 }
