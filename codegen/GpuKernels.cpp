@@ -1030,7 +1030,6 @@ void BackwardEmitter::emitFusedAffine() {
   Value threadRow = add(mul(bx, sched.fusedRowsY), ty);
   Value threadRows = sched.affineChunks;
   Value iterations = ceilDiv(sched.numStats, threadRows);
-  Value m = toFloat(sched.reduceCount);
   // Column (gamma) offset of this thread's j-th vector.
   auto column = [&](int64_t j) {
     return mul(add(tx, mul(c(j), sched.fusedThreadsX)), c(width));

@@ -86,6 +86,12 @@ RowSplit emitForwardSplit(ImplicitLocOpBuilder &b,
                           const CanonicalLayout &layout, ArrayRef<Value> sizes,
                           int64_t lanes, bool center);
 
+/// Static size of canonical dim `dim` for an input of `inputShape`, or
+/// nullopt when it is dynamic.
+std::optional<int64_t> staticCanonicalSize(const CanonicalLayout &layout,
+                                           ArrayRef<int64_t> inputShape,
+                                           int64_t dim);
+
 /// Whether `layout`'s statistics are contiguous rows (row mode, one reduced
 /// dim: the innermost), and whether such rows of the static `inputShape`
 /// may be split by emitRowSplit.

@@ -26,9 +26,10 @@
 // the slices in chunk order. No atomics, and the
 // result does not depend on how chunks are spread over threads.
 //
-// Few long rows and large batches with few channel groups (canSplitRows)
-// are split further: a prepass sums pass A per chunk of a row or batch,
-// and each main item combines its row's sums before pass B on its chunk
+// Long rows and large batches with few channel groups (canSplitRows) are
+// split further: a prepass sums pass A per chunk of a row or batch, and
+// each main item combines its row's sums before pass B on its chunk: a
+// column chunk of every row in row order, or one chunk of a batch
 // (emitSplitRows).
 //
 //===----------------------------------------------------------------------===//
@@ -97,27 +98,65 @@ bool norm::canSplitBackwardRows(MLIRContext *context,
   if (!desc.affineDims.empty() &&
       (!layout.dims.back().affine || !affineAlongRowsOnly))
     return false;
-  // Only few rows: splitting saves no read from memory in the backward
-  // (its two passes read a long row twice anyway), and each split row needs
-  // a partial slice of its own.
-  return mayHaveLongRows(layout, inputShape, /*splitVeryLongRows=*/false);
+  // Few long rows (the threads need their chunks), or rows so long that
+  // unsplit chunks would hold one row each, and so one partial slice of
+  // gamma's size per row (see emitBackwardSplit).
+  if (mayHaveLongRows(layout, inputShape, /*splitVeryLongRows=*/false))
+    return true;
+  std::optional<int64_t> rowLength =
+      staticCanonicalSize(layout, inputShape, layout.dims.size() - 1);
+  return !rowLength || *rowLength >= kBackwardRowSplitAlwaysElements;
 }
 
-/// Partial slices of a split backward: one per split row (its chunks write
-/// disjoint ranges of it), or one per chunk item of a split batch (whose
-/// chunks add to the same gamma elements).
-static Value splitSlices(const RowSplit &split) {
-  return split.batch ? split.items : split.rows;
+/// Partial slices of a split backward: one for split rows (each main item
+/// owns a range of columns of it), or one per chunk item of a split batch
+/// (whose chunks add to the same gamma elements).
+static Value splitSlices(ImplicitLocOpBuilder &b, const RowSplit &split) {
+  return split.batch ? split.items : arith::ConstantIndexOp::create(b, 1);
 }
 
-/// The split of a backward kernel: long rows (emitRowSplit, never the
-/// forward's very long rows rule: no read to save) or a large batch.
+/// Work items of the main step of a split backward: the chunks of a batch,
+/// or the column chunks of split rows, each running every row's chunk.
+static Value splitMainItems(const RowSplit &split) {
+  return split.batch ? split.items : split.chunks;
+}
+
+/// The split of a backward kernel: a large batch, or long rows. Rows are
+/// split where there are few of them (emitRowSplit: the threads need the
+/// chunks; its two passes read a long row twice in any case, so unlike the
+/// forward there is no read to save), or where they hold 2^18 elements or
+/// more: chunks of statistics would then hold one row each, and each a
+/// partial slice of gamma's size (64 rows of 1M f32 took 1 GiB of
+/// workspace for 256 MiB of input, cleared, added to row by row and read
+/// again by the finalize). Split rows share one slice: each main item is a
+/// column chunk and runs it for every row in order. Chunks are 8192
+/// elements, longer where a row would have more than kMaxBackwardRowChunks
+/// of them (each main item adds up every row's chunk sums).
 static RowSplit emitBackwardSplit(ImplicitLocOpBuilder &b,
                                   const CanonicalLayout &layout,
                                   ArrayRef<Value> sizes, int64_t lanes) {
-  if (hasContiguousRows(layout))
-    return emitRowSplit(b, layout, sizes, lanes, /*splitVeryLongRows=*/false);
-  return emitBatchSplit(b, layout, sizes, lanes);
+  if (!hasContiguousRows(layout))
+    return emitBatchSplit(b, layout, sizes, lanes);
+  RowSplit split =
+      emitRowSplit(b, layout, sizes, lanes, /*splitVeryLongRows=*/false);
+  auto index = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
+  // An empty batch takes the unsplit path: no chunks, zero dgamma/dbeta.
+  split.enabled = b.createOrFold<arith::AndIOp>(
+      b.createOrFold<arith::OrIOp>(
+          split.enabled, b.createOrFold<arith::CmpIOp>(
+                             arith::CmpIPredicate::uge, split.rowLength,
+                             index(kBackwardRowSplitAlwaysElements))),
+      b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::ne, split.rows,
+                                    index(0)));
+  Value baseChunks = b.createOrFold<arith::CeilDivUIOp>(split.rowLength,
+                                                        index(kRowSplitChunk));
+  split.chunkLength = b.createOrFold<arith::MulIOp>(
+      index(kRowSplitChunk), b.createOrFold<arith::CeilDivUIOp>(
+                                 baseChunks, index(kMaxBackwardRowChunks)));
+  split.chunks =
+      b.createOrFold<arith::CeilDivUIOp>(split.rowLength, split.chunkLength);
+  split.items = b.createOrFold<arith::MulIOp>(split.rows, split.chunks);
+  return split;
 }
 
 /// The row split of a backward kernel for input sizes `inputSizes`, or
@@ -147,7 +186,7 @@ Value norm::emitBackwardChunkCount(ImplicitLocOpBuilder &b,
       getBackwardRowSplit(b, desc, inputSizes, options);
   if (!split)
     return chunks;
-  return b.createOrFold<arith::SelectOp>(split->enabled, splitSlices(*split),
+  return b.createOrFold<arith::SelectOp>(split->enabled, splitSlices(b, *split),
                                          chunks);
 }
 
@@ -160,7 +199,8 @@ Value norm::emitBackwardWorkCount(ImplicitLocOpBuilder &b,
       getBackwardRowSplit(b, desc, inputSizes, options);
   if (!split)
     return chunks;
-  return b.createOrFold<arith::SelectOp>(split->enabled, split->items, chunks);
+  return b.createOrFold<arith::SelectOp>(split->enabled, splitMainItems(*split),
+                                         chunks);
 }
 
 Value norm::emitBackwardPrepassWorkCount(ImplicitLocOpBuilder &b,
@@ -271,8 +311,9 @@ private:
   Value dy, dx, workspace;
   Value gammaCount; // G
   Value chunkBase;  // workspace offset of the current chunk
-  /// The current slice belongs to one split row (emitSplitRows).
-  bool partialsOwnedByRow = false;
+  /// Pass B stores the partials instead of adding them: the first row of a
+  /// column chunk of split rows (emitSplitRows).
+  bool partialsStored = false;
   Value streaming; // whether dx is written with streaming stores
   int64_t numPartials = 0;
   int64_t dgammaSlot = -1, dbetaSlot = -1;
@@ -331,9 +372,9 @@ void BackwardEmitter::addPartial(int64_t which, Value contribution,
   Value at = b.createOrFold<arith::AddIOp>(
       b.createOrFold<arith::AddIOp>(chunkBase, slot), gammaOffset(indices));
   if (layout.dims.back().affine) {
-    // A split row owns its slice and visits each gamma element once: its
-    // partial is stored, not added (no clearing, no read).
-    if (partialsOwnedByRow) {
+    // The first row of a column chunk of split rows: stored, not added (no
+    // clearing, no read).
+    if (partialsStored) {
       storeVector(contribution, workspace, at, mask);
       return;
     }
@@ -713,7 +754,7 @@ Value BackwardEmitter::sumIndex(const RowSplit &split, Value item,
   // After the partial slices (as emitBackwardWorkspaceSize counts them:
   // none without gradients of gamma).
   Value sums = arith::MulIOp::create(
-      b, splitSlices(split),
+      b, splitSlices(b, split),
       b.createOrFold<arith::MulIOp>(gammaCount, indexConstant(numPartials)));
   Value at = arith::AddIOp::create(
       b, arith::MulIOp::create(b, item, indexConstant(kPassASums)),
@@ -727,47 +768,66 @@ void BackwardEmitter::emitSplitRows(const RowSplit &split, Value perChunk,
                                     Value begin, Value end) {
   // No prefetching of the next item: the chunks stream.
   nextKeptIndices.clear();
-  forEachSplitRow(
-      split, begin, end, [&](Value row, Value chunkBegin, Value chunkEnd) {
-        Value rowStart = arith::MulIOp::create(b, row, split.chunks);
-        ItemContext ctx = loadItemContext();
-        // The row's sums, adding its chunks in order.
-        Value zero = constant(statType(wideType), 0.0);
-        SmallVector<Value> inits(kPassASums, zero);
-        SmallVector<Value> sums =
-            buildFor(indexConstant(0), split.chunks, indexConstant(1), inits,
-                     [&](Value chunk, ValueRange acc) {
-                       Value item = arith::AddIOp::create(b, rowStart, chunk);
-                       SmallVector<Value> next;
-                       for (int64_t which = 0; which < kPassASums; ++which)
-                         next.push_back(arith::AddFOp::create(
-                             b, acc[which],
-                             loadWorkspaceStat(workspace,
-                                               sumIndex(split, item, which))));
-                       return next;
-                     });
-        Factors f = factorsFromSums(ctx, sums);
-        if (split.batch) {
-          // The chunks of a batch add to the same gamma elements: each has
-          // a slice of its own, cleared and added to as a chunk of
-          // statistics' is.
+  // The sums of pass A of statistic `row` (a row, or a batch's channel
+  // group), adding its chunks in order.
+  auto rowSums = [&](Value row) {
+    Value rowStart = arith::MulIOp::create(b, row, split.chunks);
+    Value zero = constant(statType(wideType), 0.0);
+    SmallVector<Value> inits(kPassASums, zero);
+    return buildFor(
+        indexConstant(0), split.chunks, indexConstant(1), inits,
+        [&](Value chunk, ValueRange acc) {
+          Value item = arith::AddIOp::create(b, rowStart, chunk);
+          SmallVector<Value> next;
+          for (int64_t which = 0; which < kPassASums; ++which)
+            next.push_back(arith::AddFOp::create(
+                b, acc[which],
+                loadWorkspaceStat(workspace, sumIndex(split, item, which))));
+          return next;
+        });
+  };
+  if (split.batch) {
+    // The chunks of a batch add to the same gamma elements: each has a
+    // slice of its own, cleared and added to as a chunk of statistics' is.
+    forEachSplitRow(
+        split, begin, end, [&](Value row, Value chunkBegin, Value chunkEnd) {
+          Value rowStart = arith::MulIOp::create(b, row, split.chunks);
+          ItemContext ctx = loadItemContext();
+          Factors f = factorsFromSums(ctx, rowSums(row));
           forEachChunk(split, chunkBegin, chunkEnd, [&](Value chunk) {
             chunkBase = arith::MulIOp::create(
                 b, arith::AddIOp::create(b, rowStart, chunk), perChunk);
             clearSlice();
             passB(ctx, f);
           });
-          return;
-        }
-        // Each split row has a partial slice of its own. Gamma varies along
-        // the row (canSplitBackwardRows): the chunks of a row write disjoint
-        // ranges of it, each element once.
-        chunkBase = arith::MulIOp::create(b, row, perChunk);
-        partialsOwnedByRow = true;
-        forEachChunk(split, chunkBegin, chunkEnd,
-                     [&](Value) { passB(ctx, f); });
-        partialsOwnedByRow = false;
-      });
+        });
+    return;
+  }
+  // Split rows: items [begin, end) are column chunks, each run for every row
+  // in row order. Gamma varies along the row (canSplitBackwardRows), so an
+  // item alone writes its columns of the one partial slice: the first row
+  // stores them (no clearing), the others add to them, in the same order
+  // for any number of threads.
+  chunkBase = indexConstant(0);
+  buildFor(begin, end, indexConstant(1), {}, [&](Value chunk, ValueRange) {
+    auto runRow = [&](Value row) {
+      setupItem(row);
+      ItemContext ctx = loadItemContext();
+      Factors f = factorsFromSums(ctx, rowSums(row));
+      setChunkRange(split, chunk);
+      passB(ctx, f);
+      clearChunkRange();
+    };
+    partialsStored = true;
+    runRow(indexConstant(0));
+    partialsStored = false;
+    buildFor(indexConstant(1), split.rows, indexConstant(1), {},
+             [&](Value row, ValueRange) {
+               runRow(row);
+               return SmallVector<Value>();
+             });
+    return SmallVector<Value>();
+  });
 }
 
 void BackwardEmitter::emitPrepass(const NormBackwardBuffers &buffers,

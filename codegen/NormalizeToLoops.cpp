@@ -140,11 +140,9 @@ CanonicalLayout CanonicalLayout::get(const NormDescription &desc,
   return buildLayout(desc, inputRank, /*segment=*/0);
 }
 
-/// Static size of canonical dim `dim` for an input of `inputShape`, or
-/// nullopt when it is dynamic.
-static std::optional<int64_t> staticSize(const CanonicalLayout &layout,
-                                         ArrayRef<int64_t> inputShape,
-                                         int64_t dim) {
+std::optional<int64_t>
+norm::detail::staticCanonicalSize(const CanonicalLayout &layout,
+                                  ArrayRef<int64_t> inputShape, int64_t dim) {
   SmallVector<int64_t> expanded;
   for (auto [index, size] : llvm::enumerate(inputShape)) {
     if (layout.groupDim && *layout.groupDim == (int64_t)index) {
@@ -187,7 +185,8 @@ CanonicalLayout CanonicalLayout::get(const NormDescription &desc,
   const Dim &inner = layout.dims[rank - 1], &outer = layout.dims[rank - 2];
   if (!inner.reduced || outer.reduced || inner.affine != outer.affine)
     return layout;
-  std::optional<int64_t> segment = staticSize(layout, inputShape, rank - 1);
+  std::optional<int64_t> segment =
+      staticCanonicalSize(layout, inputShape, rank - 1);
   if (!segment || *segment < 1 || 2 * *segment > lanes)
     return layout;
   return buildLayout(desc, inputShape.size(), *segment);
@@ -299,7 +298,8 @@ bool norm::detail::mayHaveLongRows(const CanonicalLayout &layout,
                                    ArrayRef<int64_t> inputShape,
                                    bool splitVeryLongRows) {
   int64_t last = layout.dims.size() - 1;
-  std::optional<int64_t> rowLength = staticSize(layout, inputShape, last);
+  std::optional<int64_t> rowLength =
+      staticCanonicalSize(layout, inputShape, last);
   if (!rowLength)
     return true;
   if (*rowLength < kRowSplitMinElements)
@@ -307,7 +307,7 @@ bool norm::detail::mayHaveLongRows(const CanonicalLayout &layout,
   // With every size known, the rule of emitRowSplit is decided here.
   int64_t rows = 1;
   for (int64_t dim = 0; dim < last; ++dim) {
-    std::optional<int64_t> size = staticSize(layout, inputShape, dim);
+    std::optional<int64_t> size = staticCanonicalSize(layout, inputShape, dim);
     if (!size)
       return true;
     rows *= *size;
@@ -333,7 +333,7 @@ bool norm::detail::mayHaveLargeBatch(const CanonicalLayout &layout,
   };
   int64_t last = layout.dims.size() - 1;
   for (int64_t dim = 0; dim <= last; ++dim) {
-    std::optional<int64_t> size = staticSize(layout, inputShape, dim);
+    std::optional<int64_t> size = staticCanonicalSize(layout, inputShape, dim);
     if (layout.dims[dim].reduced)
       times(elements, size);
     else if (dim == last && layout.isLaneMode())

@@ -212,28 +212,33 @@ struct NormBackwardBuffers {
 /// the chunks in a fixed order: results are bitwise identical for any
 /// number of threads.
 constexpr int64_t kMaxBackwardChunks = 64;
+/// The backward splits rows of at least this many elements whatever their
+/// number (see emitBackwardSplit), in at most kMaxBackwardRowChunks chunks.
+constexpr int64_t kBackwardRowSplitAlwaysElements = 1 << 18;
+constexpr int64_t kMaxBackwardRowChunks = 128;
 
 ///
-/// Long rows (few rows of 64K elements or more) are split like the
-/// forward's (canSplitRows): a prepass sums pass A per row chunk, and each
-/// main work item is one row chunk whose pass B uses its row's sums; each
-/// row then has its own dgamma/dbeta slice, written by its chunks in
-/// disjoint ranges. Only where gamma varies along the row (or there is
-/// none), so that chunks never add to the same partial. Large batches
-/// (BatchNorm with few channel groups) are split too; there every chunk
-/// item has a slice of its own.
+/// Long rows (few rows of 64K elements or more, or rows of 2^18 or more)
+/// are split like the forward's (canSplitRows): a prepass sums pass A per
+/// row chunk, and each main work item is a column chunk run for every row
+/// in order, whose pass B uses its row's sums; the rows share one
+/// dgamma/dbeta slice, whose columns only that item writes. Only where
+/// gamma varies along the row (or there is none), so that different column
+/// chunks never add to the same partial. Large batches (BatchNorm with few
+/// channel groups) are split too; there every chunk item has a slice of
+/// its own.
 bool canSplitBackwardRows(MLIRContext *context, const NormDescription &desc,
                           ArrayRef<int64_t> inputShape,
                           const LoopEmitOptions &options);
 
-/// Slices of dgamma/dbeta partials (chunks of statistics, or rows when
-/// rows are split) that the finalize step adds.
+/// Slices of dgamma/dbeta partials (chunks of statistics; one when rows
+/// are split; chunk items of a split batch) that the finalize step adds.
 Value emitBackwardChunkCount(ImplicitLocOpBuilder &b,
                              const NormDescription &desc, ValueRange inputSizes,
                              const LoopEmitOptions &options);
 
-/// Work items of the backward's main step: its chunks of statistics, or
-/// its row chunks when rows are split.
+/// Work items of the backward's main step: its chunks of statistics, its
+/// column chunks when rows are split, or its chunk items of a split batch.
 Value emitBackwardWorkCount(ImplicitLocOpBuilder &b,
                             const NormDescription &desc, ValueRange inputSizes,
                             const LoopEmitOptions &options);

@@ -158,11 +158,15 @@ func.func @given_stats(%x: tensor<2x3x?xf32>, %m: tensor<3xf32>, %v: tensor<3xf3
 
 // -----
 
-// The backward splits few long rows too (never many: its two passes read a
-// long row twice anyway, and each split row needs a dgamma/dbeta slice of
-// its own). The prepass sums pass A per row chunk; each main item adds its
-// row's sums and runs pass B on its chunk, storing its range of the row's
-// partials; the finalize step adds one slice per row.
+// The backward splits few long rows too, and rows of 2^18 elements or more
+// whatever their number (unsplit, chunks of statistics would then hold one
+// row each and each a dgamma/dbeta slice of gamma's size). Its two passes
+// read a long row twice anyway: there is no read to save, only threads to
+// use and slices to share. The prepass sums pass A per row chunk; each main
+// item is a column chunk (8192 elements, longer where a row would have more
+// than 128) run for every row in order: it adds the row's chunk sums, then
+// runs pass B on its columns, the first row storing its partials in the one
+// slice, the others adding to them. An empty batch takes the unsplit path.
 
 // BWD-LABEL: module attributes {normc.kernels = [{{.*}}name = "long_rows"
 // BWD-SAME: prepass = true, workspace = true
@@ -170,24 +174,46 @@ func.func @given_stats(%x: tensor<2x3x?xf32>, %m: tensor<3xf32>, %v: tensor<3xf3
 // BWD-SAME: name = "long_rows_backward"
 // BWD-SAME: prepass = true, workspace = true
 // BWD-LABEL: func.func private @__normc_long_rows_backward_body
-// BWD-SAME: %[[WS:[a-z0-9_]+]]: memref<?xf64>, %[[BEGIN:[a-z0-9_]+]]: index, %[[END:[a-z0-9_]+]]: index)
+// BWD-SAME: (%{{.*}}: memref<?x?xf32>, %{{.*}}: memref<?x?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?x?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %[[WS:[a-z0-9_]+]]: memref<?xf64>, %[[BEGIN:[a-z0-9_]+]]: index, %[[END:[a-z0-9_]+]]: index)
 // BWD-DAG: %[[FEW:.*]] = arith.constant 8 : index
 // BWD-DAG: %[[MIN:.*]] = arith.constant 65536 : index
-// BWD:     %[[LONG:.*]] = arith.cmpi uge, %{{.*}}, %[[MIN]] : index
-// BWD:     %[[FEWROWS:.*]] = arith.cmpi ult, %{{.*}}, %[[FEW]] : index
-// BWD:     %[[SPLIT:.*]] = arith.andi %[[LONG]], %[[FEWROWS]] : i1
+// BWD-DAG: %[[ALWAYS:.*]] = arith.constant 262144 : index
+// BWD-DAG: %[[CHUNK:.*]] = arith.constant 8192 : index
+// BWD-DAG: %[[MAXCHUNKS:.*]] = arith.constant 128 : index
+// BWD-DAG: %[[ROWS:.*]] = memref.dim %{{.*}}, %c0
+// BWD-DAG: %[[LEN:.*]] = memref.dim %{{.*}}, %c1
+// BWD:     %[[LONG:.*]] = arith.cmpi uge, %[[LEN]], %[[MIN]] : index
+// BWD:     %[[FEWROWS:.*]] = arith.cmpi ult, %[[ROWS]], %[[FEW]] : index
+// BWD:     %[[FEWLONG:.*]] = arith.andi %[[LONG]], %[[FEWROWS]] : i1
+// BWD:     %[[ANY:.*]] = arith.cmpi ne, %[[ROWS]], %c0 : index
+// BWD:     %[[VERYLONG:.*]] = arith.cmpi uge, %[[LEN]], %[[ALWAYS]] : index
+// BWD:     %[[EITHER:.*]] = arith.ori %[[FEWLONG]], %[[VERYLONG]] : i1
+// BWD:     %[[SPLIT:.*]] = arith.andi %[[EITHER]], %[[ANY]] : i1
+// BWD:     %[[BASE:.*]] = arith.ceildivui %[[LEN]], %[[CHUNK]] : index
+// BWD:     %[[SCALE:.*]] = arith.ceildivui %[[BASE]], %[[MAXCHUNKS]] : index
+// BWD:     %[[CHUNKLEN:.*]] = arith.muli %[[SCALE]], %[[CHUNK]] : index
+// BWD:     %[[CHUNKS:.*]] = arith.ceildivui %[[LEN]], %[[CHUNKLEN]] : index
 // BWD:     scf.if %[[SPLIT]] {
-// BWD:       scf.for %[[ROW:.*]] = %{{.*}} to %{{.*}} step %c1 {
-// BWD:         scf.for %{{.*}} = %c0 to %{{.*}} step %c1 iter_args({{.*}}) -> (f64, f64, f64, f64) {
-// BWD-COUNT-4: memref.load %[[WS]]
-// A split row owns its slice and writes each gamma element's partials
-// once: stored, not read, added and written back.
-// BWD:         scf.for %[[C:.*]] = %{{.*}} to %{{.*}} step %c1 {
+// BWD:       scf.for %[[C:.*]] = %[[BEGIN]] to %[[END]] step %c1 {
+// Row 0: its chunk sums, then pass B storing the partials.
+// BWD:         scf.for %{{.*}} = %c0 to %[[CHUNKS]] step %c1 iter_args({{.*}}) -> (f64, f64, f64, f64) {
+// BWD-COUNT-4:   memref.load %[[WS]]
+// BWD:         %[[FIRST:.*]] = arith.muli %[[C]], %[[CHUNKLEN]] : index
+// BWD:         scf.for %{{.*}} = %[[FIRST]] to %{{.*}} step %c16 {
 // BWD-NOT:       vector.load %[[WS]]
 // BWD:           vector.store %{{.*}}, %[[WS]][%{{.*}}] : memref<?xf64>, vector<16xf64>
 // BWD-NOT:       vector.load %[[WS]]
 // BWD:           vector.store %{{.*}}, %[[WS]][%{{.*}}] : memref<?xf64>, vector<16xf64>
 // BWD-NOT:       vector.load %[[WS]]
+// The other rows in order, adding to the partials.
+// BWD:         scf.for %[[ROW:.*]] = %c1 to %[[ROWS]] step %c1 {
+// BWD:           scf.for %{{.*}} = %c0 to %[[CHUNKS]] step %c1 iter_args({{.*}}) -> (f64, f64, f64, f64) {
+// BWD-COUNT-4:     memref.load %[[WS]]
+// BWD:           scf.for %{{.*}} = %[[FIRST]] to %{{.*}} step %c16 {
+// BWD:             vector.load %[[WS]]
+// BWD:             vector.store %{{.*}}, %[[WS]]
+// BWD:             vector.load %[[WS]]
+// BWD:             vector.store %{{.*}}, %[[WS]]
 // BWD:     } else {
 // Whole chunks of rows add to their slice.
 // BWD:           vector.load %[[WS]]
@@ -196,6 +222,9 @@ func.func @given_stats(%x: tensor<2x3x?xf32>, %m: tensor<3xf32>, %v: tensor<3xf3
 // BWD:         %[[AT:.*]] = arith.muli %[[ITEM]], %c4 : index
 // BWD-COUNT-4: memref.store %{{.*}}, %{{.*}}[%{{.*}}] : memref<?xf64>
 // BWD-LABEL: func.func private @__normc_long_rows_backward_prepasscount
+// The finalize adds one slice when split.
+// BWD-LABEL: func.func private @__normc_long_rows_backward_finalizebody
+// BWD:       arith.select %{{.*}}, %c1, %{{.*}} : index
 func.func @long_rows(%x: tensor<?x?xf32>, %w: tensor<?xf32>, %b: tensor<?xf32>)
     -> (tensor<?x?xf32>, tensor<?xf32>, tensor<?xf32>) attributes {norm.backward} {
   %y, %mean, %rstd = norm.layer_norm %x weight(%w) bias(%b)
@@ -207,24 +236,38 @@ func.func @long_rows(%x: tensor<?x?xf32>, %w: tensor<?xf32>, %b: tensor<?xf32>)
 
 // Weights that do not vary along the row (InstanceNorm: one per channel)
 // would have every chunk of a row add to the same dgamma element: such
-// backward kernels keep whole rows. Many rows known at compile time, too.
+// backward kernels keep whole rows. Many rows shorter than 2^18 known at
+// compile time, too; many rows of 2^18 elements or more split (their
+// prepass count folds to 16 rows x 37 chunks).
 
 // BWD-LABEL: module attributes {normc.kernels = [{{.*}}name = "instance_norm"
 // BWD-SAME: prepass = true, workspace = true
 // BWD-SAME: name = "instance_norm_backward"
 // BWD-SAME: prepass = false, workspace = true
 // BWD-SAME: name = "many_long_rows"
-// BWD-SAME: prepass = true, workspace = true
+// BWD-SAME: prepass = false, workspace = false
 // BWD-SAME: name = "many_long_rows_backward"
 // BWD-SAME: prepass = false, workspace = true
-// BWD-NOT: backward_prepassbody
+// BWD-SAME: name = "many_very_long_rows"
+// BWD-SAME: name = "many_very_long_rows_backward"
+// BWD-SAME: prepass = true, workspace = true
+// BWD-NOT: @__normc_instance_norm_backward_prepassbody
+// BWD-NOT: @__normc_many_long_rows_backward_prepassbody
+// BWD-LABEL: func.func private @__normc_many_very_long_rows_backward_prepasscount
+// BWD-NEXT: %[[ITEMS:.*]] = arith.constant 592 : i64
+// BWD-NEXT: return %[[ITEMS]]
 func.func @instance_norm(%x: tensor<?x3x?xf32>, %w: tensor<3xf32>, %b: tensor<3xf32>)
     -> (tensor<?x3x?xf32>, tensor<?x3xf32>, tensor<?x3xf32>) attributes {norm.backward} {
   %y, %mean, %rstd = norm.instance_norm %x weight(%w) bias(%b) {channel_dim = 1 : i64}
       : (tensor<?x3x?xf32>, tensor<3xf32>, tensor<3xf32>) -> (tensor<?x3x?xf32>, tensor<?x3xf32>, tensor<?x3xf32>)
   return %y, %mean, %rstd : tensor<?x3x?xf32>, tensor<?x3xf32>, tensor<?x3xf32>
 }
-func.func @many_long_rows(%x: tensor<16x300000xf32>) -> tensor<16x300000xf32>
+func.func @many_long_rows(%x: tensor<16x200000xf32>) -> tensor<16x200000xf32>
+    attributes {norm.backward = ["dx"]} {
+  %y, %mean, %rstd = norm.layer_norm %x : (tensor<16x200000xf32>) -> (tensor<16x200000xf32>, tensor<16xf32>, tensor<16xf32>)
+  return %y : tensor<16x200000xf32>
+}
+func.func @many_very_long_rows(%x: tensor<16x300000xf32>) -> tensor<16x300000xf32>
     attributes {norm.backward = ["dx"]} {
   %y, %mean, %rstd = norm.layer_norm %x : (tensor<16x300000xf32>) -> (tensor<16x300000xf32>, tensor<16xf32>, tensor<16xf32>)
   return %y : tensor<16x300000xf32>

@@ -307,6 +307,27 @@ TEST(BackwardBadInput, RejectedWithCodes) {
       call.buffers[call.firstOutput + 1].data());
   for (int i = 0; i < 8; ++i)
     EXPECT_EQ(dgamma[i], 0.0f);
+
+  // Rows long enough to be split whatever their number, in an empty batch:
+  // no work either, and zero dgamma/dbeta.
+  std::vector<int64_t> emptyLong = {0, 262144};
+  EXPECT_EQ(kernel.work(emptyLong.data()), 0);
+  EXPECT_EQ(kernel.prepassWork(emptyLong.data()), 0);
+  Case longCase(c, {1, 262144}, 1, false);
+  KernelCall longCall(longCase);
+  for (auto &b : longCall.buffers)
+    std::fill(b.begin(), b.end(), 0xFF);
+  std::vector<void *> longPointers;
+  for (auto &b : longCall.buffers)
+    longPointers.push_back(b.data());
+  longPointers.push_back(scratch.data());
+  EXPECT_EQ(kernel.finalize(longPointers.data(), emptyLong.data()), 0);
+  for (size_t slot : {longCall.firstOutput + 1, longCall.firstOutput + 2}) {
+    const float *sums =
+        reinterpret_cast<const float *>(longCall.buffers[slot].data());
+    for (int i = 0; i < 262144; ++i)
+      ASSERT_EQ(sums[i], 0.0f) << "output " << slot << " element " << i;
+  }
 }
 
 } // namespace

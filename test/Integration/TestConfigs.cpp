@@ -211,6 +211,13 @@ std::vector<std::vector<int64_t>> test::shapesFor(const Config &c) {
                            ? std::vector<int64_t>{batch, extent, c.channels()}
                            : std::vector<int64_t>{batch, c.channels(), extent});
     }
+  // Rows of 2^18 elements or more are split however many there are (the
+  // backward always, the forward when centered), and rows longer than
+  // 128 x 8192 in longer chunks (the backward): an odd length so that the
+  // last chunk is short.
+  if (!c.isChannelOp())
+    for (auto shape : {std::vector<int64_t>{8, 262147}, {1, 1048593}})
+      shapes.push_back(shape);
   // Fewer channels than kRowSplitMaxRows over a batch of 64K elements or
   // more: NCHW BatchNorm splits its batch too (NHWC does with C = 8).
   if (c.op == Op::BatchNormTrain && !c.channelsLast && !c.staticInner)
