@@ -292,8 +292,10 @@ private:
   /// partials (no reduced dim indexes gamma; plain lane or row mode).
   bool partialsConstantInItem() const;
   void processItem();
-  /// The main step of split rows: items [begin, end) are row chunks; each
-  /// row adds its chunks' sums once per call, then runs pass B per chunk.
+  /// The main step of a split: items [begin, end) are column chunks run for
+  /// every row (split rows), or chunks of a batch (each of its channel
+  /// groups adds its chunks' sums once per call, then runs pass B per
+  /// chunk).
   void emitSplitRows(const RowSplit &split, Value perChunk, Value begin,
                      Value end);
   /// Workspace index of sum `which` of row chunk `item` (split rows; the
