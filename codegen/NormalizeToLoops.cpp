@@ -690,9 +690,48 @@ Value LoopEmitter::decodeData(Value stored) {
   return castFloat(stored, accType);
 }
 
+/// f64 -> f32 rounded to odd: truncated toward zero, with the last bit set
+/// when that dropped anything. Rounding that to a format of at most 22
+/// significand bits (bf16, f16) to nearest gives the f64 value correctly
+/// rounded; rounding to nearest twice would not: 1 + 2^-8 + 2^-30 rounds to
+/// 1 + 2^-8 in f32, a bf16 tie that goes to 1 instead of 1 + 2^-7.
+static Value truncToOddF32(ImplicitLocOpBuilder &b, Value value) {
+  Type type = value.getType();
+  Type f32 = withElementType(type, b.getF32Type());
+  Type i32 = withElementType(type, b.getI32Type());
+  Value nearest = arith::TruncFOp::create(b, f32, value);
+  Value back = arith::ExtFOp::create(b, type, nearest);
+  // Ordered: NaN keeps its bits.
+  Value inexact =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::ONE, back, value);
+  Value bits = arith::BitcastOp::create(b, i32, nearest);
+  Value even = arith::CmpIOp::create(
+      b, arith::CmpIPredicate::eq,
+      arith::AndIOp::create(b, bits, splatInt(b, 1, i32)), splatInt(b, 0, i32));
+  // An even inexact result has an odd neighbour on the side of the value:
+  // one step down in magnitude if it rounded away from zero (overflow to
+  // inf included: the largest finite f32), else one step up (underflow to
+  // zero included: the smallest subnormal, with the value's sign).
+  Value awayFromZero = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT,
+                                             math::AbsFOp::create(b, back),
+                                             math::AbsFOp::create(b, value));
+  Value step = arith::SelectOp::create(b, awayFromZero, splatInt(b, -1, i32),
+                                       splatInt(b, 1, i32));
+  Value adjust = arith::AndIOp::create(b, inexact, even);
+  Value odd = arith::SelectOp::create(
+      b, adjust, arith::AddIOp::create(b, bits, step), bits);
+  return arith::BitcastOp::create(b, f32, odd);
+}
+
 Value LoopEmitter::encodeData(Value value) {
-  if (storageType != elementType)
-    return encode16(b, castFloat(value, b.getF32Type()), elementType);
+  if (storageType != elementType) {
+    // 16-bit data from f64 (the backward's results, statistics): rounded
+    // once, not to f32 and then again.
+    Value narrow = getElementTypeOrSelf(value.getType()).isF64()
+                       ? truncToOddF32(b, value)
+                       : castFloat(value, b.getF32Type());
+    return encode16(b, narrow, elementType);
+  }
   return castFloat(value, elementType);
 }
 

@@ -318,6 +318,40 @@ TEST(BackwardBadInput, RejectedWithCodes) {
   }
 }
 
+/// 16-bit results are rounded once from their f64 value, not to f32 and
+/// then again: dbeta is a sum of dy, exact in f64, so dy columns can put it
+/// just above a 16-bit tie that f32 cannot hold. 1 + 2^-8 + 2^-30 is
+/// 1 + 2^-7 in bf16 (1 + 2^-8, the f32 rounding, would tie to 1), and
+/// 1 + 2^-11 + 2^-24 is 1 + 2^-10 in f16.
+TEST(BackwardRounding, SixteenBitResultsRoundedOnce) {
+  ASSERT_TRUE(bundle && bundle->ok());
+  struct Probe {
+    DType dtype;
+    uint16_t dy[3]; // one column of dy, three rows: exact sum in f64
+    uint16_t sum;   // the correctly rounded sum
+    uint16_t twice; // what rounding through f32 gives
+  };
+  const Probe probes[] = {
+      {DType::BF16, {0x3F80, 0x3B80, 0x3080}, 0x3F81, 0x3F80},
+      {DType::F16, {0x3C00, 0x1000, 0x0001}, 0x3C01, 0x3C00},
+  };
+  for (const Probe &p : probes) {
+    SCOPED_TRACE(dtypeName(p.dtype));
+    Config c{Op::LayerNorm, p.dtype, true, false, false};
+    KernelEntry kernel = backwardKernel(c);
+    ASSERT_TRUE(kernel.packed);
+    Case k(c, {3, 8}, 7, false);
+    KernelCall call(k);
+    auto *dy = reinterpret_cast<uint16_t *>(call.buffers[0].data());
+    for (int row = 0; row < 3; ++row)
+      dy[row * 8] = p.dy[row];
+    ASSERT_EQ(call.run(kernel, dynamicDims(c, {3, 8})), 0);
+    const auto *dbeta = reinterpret_cast<const uint16_t *>(
+        call.buffers[call.firstOutput + 2].data());
+    EXPECT_EQ(dbeta[0], p.sum) << "rounded twice gives " << p.twice;
+  }
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
