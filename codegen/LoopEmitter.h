@@ -165,7 +165,9 @@ protected:
   /// Data element (x, y, gamma, beta) from its storage type to `accType`,
   /// and back.
   Value decodeData(Value stored);
-  Value encodeData(Value value);
+  /// `roundOnce`: an f64 value goes to 16-bit storage correctly rounded
+  /// (through f32 rounded to odd) instead of rounded to f32 and then again.
+  Value encodeData(Value value, bool roundOnce = false);
   /// A statistic spread over the vl lanes of the data: a scalar is
   /// broadcast; in segmented lane mode, each statistic fills its segment.
   Value toVector(Value stat);

@@ -877,7 +877,10 @@ void BackwardEmitter::emitFinalize(const NormBackwardBuffers &buffers,
             return {arith::AddFOp::create(b, acc[0],
                                           loadInput(workspace, at, mask))};
           })[0];
-      storeVector(encodeData(total), result, j, mask);
+      // Sums of many terms can sit just beside a 16-bit tie that f32 cannot
+      // hold: rounded once (a per-call cost; dx, per element, is rounded
+      // to f32 first, see numerics.md).
+      storeVector(encodeData(total, /*roundOnce=*/true), result, j, mask);
     };
     forEachVectorUpTo(gammaCount, sumChunks);
   };

@@ -694,40 +694,33 @@ Value LoopEmitter::decodeData(Value stored) {
 /// when that dropped anything. Rounding that to a format of at most 22
 /// significand bits (bf16, f16) to nearest gives the f64 value correctly
 /// rounded; rounding to nearest twice would not: 1 + 2^-8 + 2^-30 rounds to
-/// 1 + 2^-8 in f32, a bf16 tie that goes to 1 instead of 1 + 2^-7.
+/// 1 + 2^-8 in f32, a bf16 tie that goes to 1 instead of 1 + 2^-7. Done on
+/// the f64 bits, where f32 drops the low 29 significand bits: if any is set,
+/// they are cleared and the lowest kept bit is set, which makes the
+/// conversion exact and odd (NaNs stay NaNs, infinities have none set).
+/// Exact for results in f32's normal range; below 2^-126 the conversion
+/// drops more bits and subnormal 16-bit results may still be rounded twice.
 static Value truncToOddF32(ImplicitLocOpBuilder &b, Value value) {
   Type type = value.getType();
-  Type f32 = withElementType(type, b.getF32Type());
-  Type i32 = withElementType(type, b.getI32Type());
-  Value nearest = arith::TruncFOp::create(b, f32, value);
-  Value back = arith::ExtFOp::create(b, type, nearest);
-  // Ordered: NaN keeps its bits.
-  Value inexact =
-      arith::CmpFOp::create(b, arith::CmpFPredicate::ONE, back, value);
-  Value bits = arith::BitcastOp::create(b, i32, nearest);
-  Value even = arith::CmpIOp::create(
-      b, arith::CmpIPredicate::eq,
-      arith::AndIOp::create(b, bits, splatInt(b, 1, i32)), splatInt(b, 0, i32));
-  // An even inexact result has an odd neighbour on the side of the value:
-  // one step down in magnitude if it rounded away from zero (overflow to
-  // inf included: the largest finite f32), else one step up (underflow to
-  // zero included: the smallest subnormal, with the value's sign).
-  Value awayFromZero = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT,
-                                             math::AbsFOp::create(b, back),
-                                             math::AbsFOp::create(b, value));
-  Value step = arith::SelectOp::create(b, awayFromZero, splatInt(b, -1, i32),
-                                       splatInt(b, 1, i32));
-  Value adjust = arith::AndIOp::create(b, inexact, even);
-  Value odd = arith::SelectOp::create(
-      b, adjust, arith::AddIOp::create(b, bits, step), bits);
-  return arith::BitcastOp::create(b, f32, odd);
+  Type i64 = withElementType(type, b.getI64Type());
+  constexpr int64_t kDropped = (int64_t(1) << 29) - 1;
+  Value bits = arith::BitcastOp::create(b, i64, value);
+  Value sticky = arith::CmpIOp::create(
+      b, arith::CmpIPredicate::ne,
+      arith::AndIOp::create(b, bits, splatInt(b, kDropped, i64)),
+      splatInt(b, 0, i64));
+  Value odd = arith::OrIOp::create(
+      b, arith::AndIOp::create(b, bits, splatInt(b, ~kDropped, i64)),
+      splatInt(b, kDropped + 1, i64));
+  Value exact = arith::BitcastOp::create(
+      b, type, arith::SelectOp::create(b, sticky, odd, bits));
+  return arith::TruncFOp::create(b, withElementType(type, b.getF32Type()),
+                                 exact);
 }
 
-Value LoopEmitter::encodeData(Value value) {
+Value LoopEmitter::encodeData(Value value, bool roundOnce) {
   if (storageType != elementType) {
-    // 16-bit data from f64 (the backward's results, statistics): rounded
-    // once, not to f32 and then again.
-    Value narrow = getElementTypeOrSelf(value.getType()).isF64()
+    Value narrow = roundOnce && getElementTypeOrSelf(value.getType()).isF64()
                        ? truncToOddF32(b, value)
                        : castFloat(value, b.getF32Type());
     return encode16(b, narrow, elementType);

@@ -39,31 +39,28 @@ func.func @ln_f16(%x: tensor<?x32xf16>) -> (tensor<?x32xf16>, tensor<?xf32>, ten
 
 // -----
 
-// 16-bit results computed in f64 (the backward's dx, dgamma, dbeta) are
-// rounded once: f64 -> f32 rounded to odd (the nearest f32, moved one step
-// towards the value when it is inexact and even), then to nearest even as
-// above. Rounding to nearest twice could land on a bf16 tie that the f64
-// value was above (or below).
+// 16-bit dgamma/dbeta (sums in f64, which can sit just beside a 16-bit
+// tie) are rounded once: f64 -> f32 rounded to odd on the f64 bits (if any
+// of the 29 bits f32 drops is set, they are cleared and the lowest kept bit
+// set, so the conversion is exact and odd), then to nearest even as above.
+// Rounding to nearest twice could land on a tie the sum was above or below.
 
-// CHECK-LABEL: func.func private @__normc_dx_bf16_body
-// CHECK-SAME: (%{{.*}}: memref<?x64xi16>, %{{.*}}: memref<?x64xi16>, %{{.*}}: memref<?xf32>, %[[DX:[a-z0-9_]+]]: memref<?x64xi16>, %{{.*}}: memref<?xf64>,
-// CHECK: %[[NEAR:.*]] = arith.truncf %[[V:.*]] : vector<8xf64> to vector<8xf32>
-// CHECK: %[[BACK:.*]] = arith.extf %[[NEAR]] : vector<8xf32> to vector<8xf64>
-// CHECK: %[[INEXACT:.*]] = arith.cmpf one, %[[BACK]], %[[V]] : vector<8xf64>
-// CHECK: %[[BITS:.*]] = arith.bitcast %[[NEAR]] : vector<8xf32> to vector<8xi32>
-// CHECK: %[[LOW:.*]] = arith.andi %[[BITS]], %{{.*}} : vector<8xi32>
-// CHECK: %[[EVEN:.*]] = arith.cmpi eq, %[[LOW]], %{{.*}} : vector<8xi32>
-// CHECK: %[[ABSV:.*]] = math.absf %[[V]] : vector<8xf64>
-// CHECK: %[[ABSB:.*]] = math.absf %[[BACK]] : vector<8xf64>
-// CHECK: %[[AWAY:.*]] = arith.cmpf ogt, %[[ABSB]], %[[ABSV]] : vector<8xf64>
-// CHECK: %[[STEP:.*]] = arith.select %[[AWAY]], %{{.*}}, %{{.*}} : vector<8xi1>, vector<8xi32>
-// CHECK: %[[ADJUST:.*]] = arith.andi %[[INEXACT]], %[[EVEN]] : vector<8xi1>
-// CHECK: %[[MOVED:.*]] = arith.addi %[[BITS]], %[[STEP]] : vector<8xi32>
-// CHECK: %[[ODD:.*]] = arith.select %[[ADJUST]], %[[MOVED]], %[[BITS]] : vector<8xi1>, vector<8xi32>
-// CHECK: arith.addi %[[ODD]], %{{.*}} : vector<8xi32>
-// CHECK: vector.store %{{.*}}, %[[DX]]{{.*}} : memref<?x64xi16>, vector<8xi16>
-func.func @dx_bf16(%dy: tensor<?x64xbf16>, %x: tensor<?x64xbf16>, %r: tensor<?xf32>) -> tensor<?x64xbf16> {
-  %dx = norm.normalize_backward %dy, %x rstd(%r) reduce [1] eps(1.0e-05, inside) {grad_input}
-      : (tensor<?x64xbf16>, tensor<?x64xbf16>, tensor<?xf32>) -> tensor<?x64xbf16>
-  return %dx : tensor<?x64xbf16>
+// CHECK-LABEL: func.func private @__normc_dbeta_bf16_finalizebody
+// CHECK-SAME: %[[DB:[a-z0-9_]+]]: memref<64xi16>, %{{.*}}: memref<?xf64>)
+// CHECK-DAG: %[[DROPPED:.*]] = arith.constant dense<536870911> : vector<8xi64>
+// CHECK-DAG: %[[KEPT:.*]] = arith.constant dense<-536870912> : vector<8xi64>
+// CHECK-DAG: %[[LOWEST:.*]] = arith.constant dense<536870912> : vector<8xi64>
+// CHECK: %[[BITS:.*]] = arith.bitcast %{{.*}} : vector<8xf64> to vector<8xi64>
+// CHECK: %[[LOW:.*]] = arith.andi %[[BITS]], %[[DROPPED]] : vector<8xi64>
+// CHECK: %[[STICKY:.*]] = arith.cmpi ne, %[[LOW]], %{{.*}} : vector<8xi64>
+// CHECK: %[[HIGH:.*]] = arith.andi %[[BITS]], %[[KEPT]] : vector<8xi64>
+// CHECK: %[[ODD:.*]] = arith.ori %[[HIGH]], %[[LOWEST]] : vector<8xi64>
+// CHECK: %[[CHOSEN:.*]] = arith.select %[[STICKY]], %[[ODD]], %[[BITS]] : vector<8xi1>, vector<8xi64>
+// CHECK: %[[EXACT:.*]] = arith.bitcast %[[CHOSEN]] : vector<8xi64> to vector<8xf64>
+// CHECK: arith.truncf %[[EXACT]] : vector<8xf64> to vector<8xf32>
+// CHECK: vector.store %{{.*}}, %[[DB]]{{.*}} : memref<64xi16>, vector<8xi16>
+func.func @dbeta_bf16(%dy: tensor<?x64xbf16>, %x: tensor<?x64xbf16>, %m: tensor<?xf32>, %r: tensor<?xf32>) -> tensor<64xbf16> {
+  %db = norm.normalize_backward %dy, %x mean(%m) rstd(%r) reduce [1] center eps(1.0e-05, inside) affine [1] {grad_bias}
+      : (tensor<?x64xbf16>, tensor<?x64xbf16>, tensor<?xf32>, tensor<?xf32>) -> tensor<64xbf16>
+  return %db : tensor<64xbf16>
 }

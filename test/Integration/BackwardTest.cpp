@@ -318,12 +318,12 @@ TEST(BackwardBadInput, RejectedWithCodes) {
   }
 }
 
-/// 16-bit results are rounded once from their f64 value, not to f32 and
+/// 16-bit dgamma/dbeta are rounded once from their f64 sums, not to f32 and
 /// then again: dbeta is a sum of dy, exact in f64, so dy columns can put it
 /// just above a 16-bit tie that f32 cannot hold. 1 + 2^-8 + 2^-30 is
 /// 1 + 2^-7 in bf16 (1 + 2^-8, the f32 rounding, would tie to 1), and
 /// 1 + 2^-11 + 2^-24 is 1 + 2^-10 in f16.
-TEST(BackwardRounding, SixteenBitResultsRoundedOnce) {
+TEST(BackwardRounding, SixteenBitSumsRoundedOnce) {
   ASSERT_TRUE(bundle && bundle->ok());
   struct Probe {
     DType dtype;
