@@ -269,6 +269,8 @@ protected:
   std::pair<Value, Value> accumulate(Type acc, Value scale, Value shift,
                                      Type deviation = Type());
   /// Whether pass 2 may square and sum in f32 (see accumulate).
+  /// Whether pass 1 sums x rather than x - x0 (16-bit data, unscaled).
+  bool sumUnshifted(Type acc, Value scale) const;
   bool canSquareInF32() const;
   /// Bytes of one work item's data in storage (its reduced elements, times
   /// its lanes in lane mode).

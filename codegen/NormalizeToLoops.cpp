@@ -7,7 +7,8 @@
 // statistic, or one segment of lanes for a short reduced dim merged into
 // it, as GroupNorm NHWC). Each runs:
 //
-//   pass 1  d   = sum(x*s - x0*s) / M          shifted by the first element
+//   pass 1  d   = sum(x*s) / M - x0*s          (sumUnshifted), or
+//               = sum(x*s - x0*s) / M          shifted by the first element
 //   pass 2  var = sum((x*s - x0*s - d)^2) / M  two-pass: no E[x^2]-E[x]^2
 //   final   rstd, mean, running stats           in f64, once per statistic
 //   pass 3  y = ((x*s - x0*s - d) * rs) * gamma + beta, stored once
@@ -1149,14 +1150,23 @@ std::pair<Value, Value> LoopEmitter::accumulate(Type acc, Value scale,
 
   Value offset = constant(statType(acc), 0.0);
   if (desc.center) {
+    // Sums x itself and subtracts x0 from the mean once (sumUnshifted), or
+    // sums x - x0.
+    bool unshifted16 = sumUnshifted(acc, scale);
     Value sum = forEachVector(
         keptIndices, 0, {zero},
         [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
           Value x = loadRow(indices, mask, acc, /*keep=*/true);
-          return SmallVector<Value>{
-              addTerm(accs[0], centered(x, mask, Value()))};
+          Value term = centered(x, mask, Value());
+          if (unshifted16)
+            term = mask && !lane
+                       ? (Value)arith::SelectOp::create(b, mask, x, wide.zero)
+                       : x;
+          return SmallVector<Value>{addTerm(accs[0], term)};
         })[0];
     offset = arith::DivFOp::create(b, reduce(sum), splatStat(m));
+    if (unshifted16)
+      offset = arith::SubFOp::create(b, offset, shift);
     rowDecoded = (bool)rowScratch;
   }
   Value offsetVec =
@@ -1171,6 +1181,28 @@ std::pair<Value, Value> LoopEmitter::accumulate(Type acc, Value scale,
       deviation)[0];
   rowDecoded = (bool)rowScratch;
   return {offset, reduce(squares)};
+}
+
+/// Pass 1 of f32/f16/bf16 data sums x unshifted, in f64, and the offset of
+/// the mean from x0 is sum/M - x0: one vector subtraction less per element,
+/// a fifth of pass 1's arithmetic (which is most of a bf16 LayerNorm's), and
+/// as accurate. Either every x lies within |mean|/2 of the mean, and then
+/// all are multiples of one 16-bit ulp of |mean|/2 and their partial sums
+/// stay below M 2^(p+2) such ulps (p = 8, 11 or 24 significand bits): exact
+/// in f64 for M <= 2^27, like the shifted sums (a constant set gives
+/// offset 0).
+/// Or some x is |mean|/2 away, so std >= |mean| / (2 sqrt(M)), and the
+/// blocked sum's error, (32 + M/32) 2^-53 sum|x| <= (32 + M/32) 2^-53 M
+/// 3 sqrt(M) std, leaves the offset within 2^-33 std for M = 4096 and
+/// 2^-20 std for M = 2^24. Longer sets and f64 data (whose sums are not
+/// exact) keep the shift.
+bool LoopEmitter::sumUnshifted(Type acc, Value scale) const {
+  if (accType.isF64() || !acc.isF64() || !matchPattern(scale, m_OneFloat()))
+    return false;
+  if (storageType.getIntOrFloatBitWidth() == 16)
+    return true; // exact up to M = 2^40
+  std::optional<int64_t> m = getConstantIntValue(reducedElements);
+  return m && *m <= (int64_t(1) << 27);
 }
 
 /// Longest statistic accumulateOnePass is used for (see its bound).

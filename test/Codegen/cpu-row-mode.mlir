@@ -12,15 +12,19 @@
 // CHECK: scf.for %[[ROW:[a-z0-9_]+]] = %[[BEGIN]] to %[[END]]
 // The shift: the row's first element.
 // CHECK:   %[[X0:[a-z0-9_]+]] = memref.load %[[X]][%[[ROW]], %{{.*}}]
-// Pass 1: sum of x - x0 in f64.
+// Pass 1: sum of x in f64 (exact for a set clustered around a large mean),
+// then the mean's offset from x0 once.
+// CHECK:   %[[X0W:[a-z0-9_]+]] = arith.extf %[[X0]] : f32 to f64
 // CHECK:   scf.for {{.*}} iter_args(%{{.*}} = %{{.*}}) -> (vector<16xf64>)
 // CHECK:     vector.load %[[X]][%[[ROW]], %{{.*}}] : memref<?x100xf32>, vector<16xf32>
-// CHECK:     arith.extf {{.*}} : vector<16xf32> to vector<16xf64>
-// CHECK:     arith.subf
-// CHECK:     arith.addf
+// CHECK:     %[[XW:[a-z0-9_]+]] = arith.extf {{.*}} : vector<16xf32> to vector<16xf64>
+// CHECK-NOT: arith.subf
+// CHECK:     arith.addf %{{.*}}, %[[XW]]
 // CHECK:   vector.constant_mask [4] : vector<16xi1>
 // CHECK:   vector.maskedload %[[X]]
-// CHECK:   vector.reduction <add>, %{{.*}} fastmath<reassoc> : vector<16xf64> into f64
+// CHECK:   %[[SUM:[a-z0-9_]+]] = vector.reduction <add>, %{{.*}} fastmath<reassoc> : vector<16xf64> into f64
+// CHECK:   %[[MEAN0:[a-z0-9_]+]] = arith.divf %[[SUM]]
+// CHECK:   arith.subf %[[MEAN0]], %[[X0W]] : f64
 // Pass 2: sum of squared deviations from the mean (two-pass, no E[x^2]), in
 // f32, added to f64 totals.
 // CHECK:   scf.for {{.*}} -> (vector<16xf32>)

@@ -21,12 +21,13 @@
 // CHECK-NOT: vector.create_mask
 // The shift of each group: its first element, lane 4*j of the first row.
 // CHECK:   %[[FIRST:[a-z0-9_]+]] = vector.load %[[XC]][%[[N]], %c0, %[[C0]]] : memref<?x25x32xf32>, vector<16xf32>
-// CHECK:   vector.shuffle %[[FIRST]], %[[FIRST]] [0, 4, 8, 12] : vector<16xf32>, vector<16xf32>
-// CHECK:   %[[SHIFT:[a-z0-9_]+]] = vector.shuffle %{{.*}} [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3] : vector<4xf64>, vector<4xf64>
-// Pass 1: per-lane sums over the rows.
+// CHECK:   %[[X0:[a-z0-9_]+]] = vector.shuffle %[[FIRST]], %[[FIRST]] [0, 4, 8, 12] : vector<16xf32>, vector<16xf32>
+// CHECK:   %[[X0W:[a-z0-9_]+]] = arith.extf %[[X0]] : vector<4xf32> to vector<4xf64>
+// Pass 1: per-lane sums of x over the rows (unshifted: see cpu-row-mode).
 // CHECK:   %[[SUM:[a-z0-9_]+]] = scf.for %[[ROW:[a-z0-9_]+]] = %c0 to %c25 {{.*}} -> (vector<16xf64>) {
 // CHECK:     vector.load %[[XC]][%[[N]], %[[ROW]], %[[C0]]] : memref<?x25x32xf32>, vector<16xf32>
-// CHECK:     arith.subf %{{.*}}, %[[SHIFT]] : vector<16xf64>
+// CHECK-NOT: arith.subf
+// CHECK:     arith.addf
 // CHECK:   }
 // Per group: lanes 4j, 4j+1, 4j+2, 4j+3 in that order.
 // CHECK-NOT: vector.reduction
@@ -38,7 +39,8 @@
 // CHECK:   %[[S012:[a-z0-9_]+]] = arith.addf %[[S01]], %[[P2]] : vector<4xf64>
 // CHECK:   %[[P3:[a-z0-9_]+]] = vector.shuffle %[[T]], %[[T]] [3, 7, 11, 15]
 // CHECK:   %[[S:[a-z0-9_]+]] = arith.addf %[[S012]], %[[P3]] : vector<4xf64>
-// CHECK:   %[[D:[a-z0-9_]+]] = arith.divf %[[S]], %{{.*}} : vector<4xf64>
+// CHECK:   %[[MEAN0:[a-z0-9_]+]] = arith.divf %[[S]], %{{.*}} : vector<4xf64>
+// CHECK:   %[[D:[a-z0-9_]+]] = arith.subf %[[MEAN0]], %[[X0W]] : vector<4xf64>
 // CHECK:   %[[D32:[a-z0-9_]+]] = arith.truncf %[[D]] : vector<4xf64> to vector<4xf32>
 // Pass 2: squared deviations from the group's mean in f32 (the shift and
 // the mean's offset spread in f32), reduced the same way in f64.
