@@ -338,6 +338,10 @@ protected:
   int64_t segment = 1;   // lanes per statistic (lane mode)
   int64_t statLanes = 1; // statistics per vector: vl / segment (lane mode)
   Type elementType, storageType, wideType;
+  /// Whether every NaN the kernel can compute has a zero low 16-bit half
+  /// (bf16 data and nothing else read into the outputs): bf16 encoding then
+  /// needs no NaN select (encode16).
+  bool nanPayloadsHighHalf = false;
   VectorType accVector;
   Value reductionCount;  // M, in the wide type (of the chunk, in a prepass)
   Value reducedElements; // M, as an index

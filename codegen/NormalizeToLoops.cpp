@@ -571,7 +571,11 @@ static Value decode16(ImplicitLocOpBuilder &b, Value bits, Type logical) {
                                   shifted);
 }
 
-static Value encode16(ImplicitLocOpBuilder &b, Value value, Type logical) {
+/// `nanPayloadHighHalf`: every NaN that can reach `value` has zero low 16
+/// bits (see LoopEmitter::nanPayloadsHighHalf), so rounding keeps NaNs NaN
+/// without the select.
+static Value encode16(ImplicitLocOpBuilder &b, Value value, Type logical,
+                      bool nanPayloadHighHalf) {
   Type type = value.getType();
   Type i16 = withElementType(type, b.getI16Type());
   if (logical.isF16())
@@ -585,7 +589,14 @@ static Value encode16(ImplicitLocOpBuilder &b, Value value, Type logical) {
       splatInt(b, 1, i32));
   Value rounded = arith::AddIOp::create(
       b, bits, arith::AddIOp::create(b, lsb, splatInt(b, 0x7FFF, i32)));
-  // NaN stays a quiet NaN with its sign; rounding could turn it into inf.
+  // A NaN with zero low half adds at most 0x8000 to it: no carry, so its
+  // high half, a NaN, is kept.
+  if (nanPayloadHighHalf)
+    return arith::TruncIOp::create(
+        b, i16, arith::ShRUIOp::create(b, rounded, splatInt(b, 16, i32)));
+  // NaN stays a quiet NaN with its sign; rounding could turn it into inf
+  // (a low-half payload carried into the exponent) or into a zero (0x7fff
+  // or 0xffff high half wrapped around).
   // Chosen on the 32-bit values so that one narrowing serves both.
   Value isNan =
       arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, value, value);
@@ -724,7 +735,7 @@ Value LoopEmitter::encodeData(Value value, bool roundOnce) {
     Value narrow = roundOnce && getElementTypeOrSelf(value.getType()).isF64()
                        ? truncToOddF32(b, value)
                        : castFloat(value, b.getF32Type());
-    return encode16(b, narrow, elementType);
+    return encode16(b, narrow, elementType, nanPayloadsHighHalf);
   }
   return castFloat(value, elementType);
 }
@@ -1750,6 +1761,13 @@ void LoopEmitter::bindBuffers(const NormBuffers &buffers) {
 
 void LoopEmitter::emit(const NormBuffers &buffers, Value begin, Value end) {
   bindBuffers(buffers);
+  // The forward's outputs derive from x, gamma and beta only (the verifier
+  // gives them one element type) unless statistics are given (f32 arrays).
+  // Decoded bf16 values have zero low halves, and LLVM's NaN semantics let
+  // an arithmetic NaN result carry only a quieted input payload or the
+  // preferred NaN's (zero below the quiet bit), f64 conversions included:
+  // no NaN reaching the encoder has a low half.
+  nanPayloadsHighHalf = elementType.isBF16() && !desc.givenStats;
   buf.gamma = decodeAffineOnce(buf.gamma);
   buf.beta = decodeAffineOnce(buf.beta);
   rowScratch = allocRowScratch();

@@ -24,6 +24,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <iterator>
 #include <map>
 #include <string>
 #include <vector>
@@ -159,7 +161,115 @@ TEST_P(Forward, MatchesFloat64Reference) {
   }
 }
 
+/// bf16 outputs skip the NaN select when rounding (the kernel's NaNs have
+/// zero low halves, see LoopEmitter::nanPayloadsHighHalf): a NaN input of
+/// any bf16 pattern, quiet or signaling, with the all-ones payload, either
+/// sign, must still give NaN outputs, never inf or zero. NaNs go into x
+/// (where x is NaN, y is) and, for affine row ops, into gamma's last entry
+/// (that column of every row is NaN).
+class ForwardBf16NaN : public ::testing::TestWithParam<Config> {};
+
+TEST_P(ForwardBf16NaN, NaNInputsGiveNaN) {
+  const Config &c = GetParam();
+  ASSERT_TRUE(bundle && bundle->ok()) << (bundle ? bundle->error() : "");
+  auto kernel = bundle->kernel(c.name());
+  ASSERT_TRUE(kernel.packed && kernel.work) << "missing kernel " << c.name();
+  const uint16_t nans[] = {0x7fff, 0xffff, 0x7f81, 0xff81, 0x7fc0, 0xffc1};
+  // A plan shape of a few thousand elements.
+  std::vector<int64_t> shape;
+  for (const std::vector<int64_t> &s : shapesFor(c))
+    if (numel(s) >= 64 && numel(s) <= (1 << 16) &&
+        (shape.empty() || numel(s) > numel(shape)))
+      shape = s;
+  ASSERT_FALSE(shape.empty());
+  SCOPED_TRACE(c.name() + " shape " + shapeText(shape));
+  NormDesc desc = descFor(c, shape);
+  ASSERT_EQ(validate(desc), "");
+  int64_t n = numel(shape);
+  int64_t numStats = numel(statsShape(desc));
+  int64_t numAffine = numel(gammaShape(desc));
+  std::vector<uint16_t> x(n), gamma(numAffine), beta(numAffine);
+  std::vector<double> xs = randomNormal(n, 7, DType::BF16);
+  for (int64_t i = 0; i < n; ++i)
+    x[i] = doubleToBFloat16Bits(xs[i]);
+  for (int64_t i = 0; i < numAffine; ++i) {
+    gamma[i] = doubleToBFloat16Bits(1.0 + 0.125 * (i % 5));
+    beta[i] = doubleToBFloat16Bits(0.25 * (i % 3));
+  }
+  std::vector<int64_t> nanAt;
+  for (size_t k = 0; k < std::size(nans); ++k) {
+    int64_t at = (int64_t)(k * (n - 1) / (std::size(nans) - 1));
+    x[at] = nans[k];
+    nanAt.push_back(at);
+  }
+  bool nanGamma = c.affine && !c.isChannelOp();
+  if (nanGamma)
+    gamma[numAffine - 1] = 0xffff;
+
+  std::vector<AlignedBytes> buffers;
+  auto bytesOf = [](const std::vector<uint16_t> &v) {
+    AlignedBytes bytes(v.size() * 2 + 1, 0);
+    std::memcpy(bytes.data(), v.data(), v.size() * 2);
+    return bytes;
+  };
+  buffers.push_back(bytesOf(x));
+  if (c.affine) {
+    buffers.push_back(bytesOf(gamma));
+    if (c.hasBias())
+      buffers.push_back(bytesOf(beta));
+  }
+  if (c.op == Op::BatchNormTrain)
+    for (int k = 0; k < 2; ++k)
+      buffers.push_back(
+          toAligned(storeAs(DType::F32, std::vector<double>(numStats, 1.0))));
+  size_t yIndex = buffers.size();
+  buffers.emplace_back(n * 2 + 1, 0xA5);
+  int results = c.op == Op::RMSNorm ? 1 : 2;
+  if (c.op == Op::BatchNormTrain)
+    results += 2;
+  for (int k = 0; k < results; ++k)
+    buffers.emplace_back(numStats * 4 + 1, 0xA5);
+  std::vector<void *> pointers;
+  for (auto &b : buffers)
+    pointers.push_back(b.data());
+  std::vector<int64_t> dims = dynamicDims(c, shape);
+  ASSERT_EQ(runAll(kernel, pointers, dims), 0);
+
+  auto yBits = [&](int64_t i) {
+    uint16_t bits;
+    std::memcpy(&bits, buffers[yIndex].data() + 2 * i, 2);
+    return bits;
+  };
+  auto isNaN = [](uint16_t bits) {
+    return (bits & 0x7f80) == 0x7f80 && (bits & 0x7f) != 0;
+  };
+  for (size_t k = 0; k < nanAt.size(); ++k)
+    EXPECT_TRUE(isNaN(yBits(nanAt[k])))
+        << "x = 0x" << std::hex << nans[k] << " at " << std::dec << nanAt[k]
+        << " gave y = 0x" << std::hex << yBits(nanAt[k]);
+  if (nanGamma) {
+    for (int64_t i = numAffine - 1; i < n; i += numAffine)
+      EXPECT_TRUE(isNaN(yBits(i)))
+          << "gamma NaN 0xffff: y[" << i << "] = 0x" << std::hex << yBits(i);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllNorms, Forward, ::testing::ValuesIn(allConfigs()),
+                         [](const ::testing::TestParamInfo<Config> &info) {
+                           return info.param.name();
+                         });
+
+/// bf16 kernels that compute their statistics.
+std::vector<Config> bf16Configs() {
+  std::vector<Config> configs;
+  for (const Config &c : allConfigs())
+    if (c.dtype == DType::BF16 && c.op != Op::BatchNormInfer)
+      configs.push_back(c);
+  return configs;
+}
+
+INSTANTIATE_TEST_SUITE_P(Bf16Norms, ForwardBf16NaN,
+                         ::testing::ValuesIn(bf16Configs()),
                          [](const ::testing::TestParamInfo<Config> &info) {
                            return info.param.name();
                          });
