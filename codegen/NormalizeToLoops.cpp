@@ -811,10 +811,31 @@ void LoopEmitter::storeStat(Value memref, Value value) {
   vector::MaskedStoreOp::create(b, memref, statIndices, statMask, value);
 }
 
+/// Whether `mask` (null: no mask) enables every lane. Lane modes pass a
+/// mask built from constants when the statistics fill every chunk: those
+/// vectors are whole and may be stored streaming.
+static bool enablesAllLanes(Value mask) {
+  if (!mask)
+    return true;
+  auto type = cast<VectorType>(mask.getType());
+  if (auto create = mask.getDefiningOp<vector::CreateMaskOp>()) {
+    for (auto [operand, size] :
+         llvm::zip(create.getOperands(), type.getShape())) {
+      std::optional<int64_t> bound = getConstantIntValue(operand);
+      if (!bound || *bound < size)
+        return false;
+    }
+    return true;
+  }
+  DenseElementsAttr constant;
+  return matchPattern(mask, m_Constant(&constant)) && constant.isSplat() &&
+         constant.getSplatValue<bool>();
+}
+
 void LoopEmitter::storeOutput(Value value, ArrayRef<Value> indices,
                               Value mask) {
   value = encodeData(value);
-  if (streamingStores && !mask)
+  if (streamingStores && enablesAllLanes(mask))
     vector::StoreOp::create(b, value, buf.output, indices,
                             /*nontemporal=*/true,
                             llvm::MaybeAlign(streamingAlignment()));

@@ -71,3 +71,29 @@ func.func @small(%x: tensor<8x64xf32>) -> tensor<8x64xf32> {
   %y, %r = norm.rms_norm %x : (tensor<8x64xf32>) -> (tensor<8x64xf32>, tensor<8xf32>)
   return %y : tensor<8x64xf32>
 }
+
+// -----
+
+// Lane mode (InstanceNorm NHWC, 64 channels = 4 chunks of 16 lanes): the
+// statistics fill every chunk, so the lane mask is a constant whole mask
+// and pass 3 stores whole vectors, streaming when the output is large and
+// aligned. Channels-last outputs are written through the cache otherwise
+// (each position's line read for ownership first).
+
+// CHECK-LABEL: func.func private @__normc_in_nhwc_body
+// CHECK: %[[STREAM:[a-z0-9_]+]] = arith.andi
+// CHECK: scf.if %[[STREAM]] {
+// CHECK:   scf.for
+// CHECK:     vector.store {{.*}} {alignment = 64 : i64, nontemporal = true} : memref<?x3136x64xf32>, vector<16xf32>
+// CHECK: } else {
+// CHECK:   scf.for
+// CHECK-NOT: nontemporal
+// CHECK:     vector.store {{.*}} : memref<?x3136x64xf32>, vector<16xf32>
+// CHECK: llvm.x86.sse.sfence
+// NEVER-LABEL: func.func private @__normc_in_nhwc_body
+// NEVER-NOT: nontemporal
+// NEVER: return
+func.func @in_nhwc(%x: tensor<?x56x56x64xf32>) -> tensor<?x56x56x64xf32> {
+  %y, %m, %r = norm.instance_norm %x {channel_dim = 3 : i64} : (tensor<?x56x56x64xf32>) -> (tensor<?x56x56x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
+  return %y : tensor<?x56x56x64xf32>
+}
