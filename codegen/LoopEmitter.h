@@ -268,9 +268,10 @@ protected:
   Value anyStatistic(Value perStatistic);
   std::pair<Value, Value> accumulate(Type acc, Value scale, Value shift,
                                      Type deviation = Type());
-  /// Whether pass 2 may square and sum in f32 (see accumulate).
-  /// Whether pass 1 sums x rather than x - x0 (16-bit data, unscaled).
+  /// Whether pass 1 sums x rather than x - x0 (f16, bf16, f32 of a static
+  /// size up to 2^27; unscaled, into f64).
   bool sumUnshifted(Type acc, Value scale) const;
+  /// Whether pass 2 may square and sum in f32 (see accumulate).
   bool canSquareInF32() const;
   /// Bytes of one work item's data in storage (its reduced elements, times
   /// its lanes in lane mode).

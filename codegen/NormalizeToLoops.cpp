@@ -1165,12 +1165,13 @@ std::pair<Value, Value> LoopEmitter::accumulate(Type acc, Value scale,
   };
   Spread wide = spread(acc);
   Spread narrow = deviation == acc ? wide : spread(deviation);
-  auto centered = [&](Value x, Value mask, Value offsetVec) {
+  // `shift` false: x itself (sumUnshifted; only unscaled).
+  auto centered = [&](Value x, Value mask, Value offsetVec, bool shift) {
     const Spread &s = getElementTypeOrSelf(x.getType()) == acc ? wide : narrow;
     Value d = x;
     if (!unscaled)
       d = math::FmaOp::create(b, x, s.scale, s.shift);
-    else if (!unshifted)
+    else if (!unshifted && shift)
       d = arith::SubFOp::create(b, x, s.shift);
     if (offsetVec)
       d = arith::SubFOp::create(b, d, offsetVec);
@@ -1184,20 +1185,16 @@ std::pair<Value, Value> LoopEmitter::accumulate(Type acc, Value scale,
   if (desc.center) {
     // Sums x itself and subtracts x0 from the mean once (sumUnshifted), or
     // sums x - x0.
-    bool unshifted16 = sumUnshifted(acc, scale);
+    bool sumsX = sumUnshifted(acc, scale);
     Value sum = forEachVector(
         keptIndices, 0, {zero},
         [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
           Value x = loadRow(indices, mask, acc, /*keep=*/true);
-          Value term = centered(x, mask, Value());
-          if (unshifted16)
-            term = mask && !lane
-                       ? (Value)arith::SelectOp::create(b, mask, x, wide.zero)
-                       : x;
-          return SmallVector<Value>{addTerm(accs[0], term)};
+          return SmallVector<Value>{
+              addTerm(accs[0], centered(x, mask, Value(), !sumsX))};
         })[0];
     offset = arith::DivFOp::create(b, reduce(sum), splatStat(m));
-    if (unshifted16)
+    if (sumsX)
       offset = arith::SubFOp::create(b, offset, shift);
     rowDecoded = (bool)rowScratch;
   }
@@ -1208,7 +1205,7 @@ std::pair<Value, Value> LoopEmitter::accumulate(Type acc, Value scale,
       [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
         Value x = loadRow(indices, mask, deviation, /*keep=*/true);
         return SmallVector<Value>{
-            addSquare(accs[0], centered(x, mask, offsetVec))};
+            addSquare(accs[0], centered(x, mask, offsetVec, true))};
       },
       deviation)[0];
   rowDecoded = (bool)rowScratch;
@@ -1219,7 +1216,8 @@ std::pair<Value, Value> LoopEmitter::accumulate(Type acc, Value scale,
 /// the mean from x0 is sum/M - x0: one vector subtraction less per element,
 /// a fifth of pass 1's arithmetic (which is most of a bf16 LayerNorm's), and
 /// as accurate. Either every x lies within |mean|/2 of the mean, and then
-/// all are multiples of one 16-bit ulp of |mean|/2 and their partial sums
+/// all are multiples of one ulp (of the data's type) of |mean|/2 and their
+/// partial sums
 /// stay below M 2^(p+2) such ulps (p = 8, 11 or 24 significand bits): exact
 /// in f64 for M <= 2^27, like the shifted sums (a constant set gives
 /// offset 0).
