@@ -56,6 +56,11 @@ struct RowSplit {
   /// i1, batches only (null for rows): the prepass may take each chunk's
   /// statistics from one pass of shifted sums (see emitBatchSplit).
   Value onePassChunks;
+  /// Lane mode with this many rows (> 1, static) per position: each work
+  /// item is one chunk of every row, visited a tile of positions at a time
+  /// and every row within a tile, so that a position's lines are read
+  /// together (the backward of a split batch); 0 when rows are items.
+  int64_t tiledRows = 0;
 };
 
 /// f64 values per chunk and statistic in the workspace: the chunk's mean
@@ -150,6 +155,12 @@ protected:
   /// Prefetches the lines of the vector at `indices`, moved to the next
   /// item; nothing when not prefetching or for a masked tail.
   void prefetchNext(Value memref, ArrayRef<Value> indices, Value mask);
+  /// Lane mode: prefetches the vector kPrefetchAheadSteps steps further
+  /// along the innermost reduced dim (clamped to its last index), where a
+  /// step's vector covers only part of the lines between two steps (NHWC
+  /// with more channels than one vector): the hardware prefetchers do not
+  /// follow such strided streams far enough ahead.
+  void prefetchAhead(Value memref, ArrayRef<Value> indices, Value mask);
 
   // Types and constants.
   Type statType(Type element) const {

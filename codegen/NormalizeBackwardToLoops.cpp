@@ -121,6 +121,17 @@ static Value splitMainItems(const RowSplit &split) {
   return split.batch ? split.items : split.chunks;
 }
 
+/// Slots of pass A's sums in the workspace: one per chunk of every row
+/// (row-major), whether items are row chunks or tiled chunks of all rows.
+static Value splitSumSlots(ImplicitLocOpBuilder &b, const RowSplit &split) {
+  return b.createOrFold<arith::MulIOp>(split.rows, split.chunks);
+}
+
+/// Positions per tile of a tiled split (RowSplit::tiledRows): the block of
+/// the blocked sums (forEachVector), so that every tile is one block and
+/// the sums are those of the untiled loops, bit for bit.
+static constexpr int64_t kRowTilePositions = 32;
+
 /// The split of a backward kernel: a large batch, or long rows. Rows are
 /// split where there are few of them (emitRowSplit: the threads need the
 /// chunks; its two passes read a long row twice in any case, so unlike the
@@ -135,8 +146,22 @@ static Value splitMainItems(const RowSplit &split) {
 static RowSplit emitBackwardSplit(ImplicitLocOpBuilder &b,
                                   const CanonicalLayout &layout,
                                   ArrayRef<Value> sizes, int64_t lanes) {
-  if (!hasContiguousRows(layout))
-    return emitBatchSplit(b, layout, sizes, lanes);
+  if (!hasContiguousRows(layout)) {
+    RowSplit split = emitBatchSplit(b, layout, sizes, lanes);
+    // Channels-last BatchNorm: a row is a vector of channels, a quarter of
+    // a position's 64 f32 channels (256 bytes, four f64 vectors of 16).
+    // Item by item, each row would stream the whole batch for its 64 bytes
+    // of every position, a strided read the hardware prefetchers serve at
+    // a fraction of the copy's bandwidth. Tiled, the rows of a chunk read
+    // each position whole.
+    std::optional<int64_t> rows = getConstantIntValue(split.rows);
+    if (layout.isLaneMode() && layout.segment() == 1 && rows && *rows > 1 &&
+        *rows < kRowSplitMaxRows) {
+      split.tiledRows = *rows;
+      split.items = split.chunks;
+    }
+    return split;
+  }
   RowSplit split =
       emitRowSplit(b, layout, sizes, lanes, /*splitVeryLongRows=*/false);
   auto index = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
@@ -237,11 +262,15 @@ Value norm::emitBackwardWorkspaceSize(ImplicitLocOpBuilder &b,
   // Then pass A's sums of every row chunk (per statistic in lane mode).
   std::optional<RowSplit> split =
       getBackwardRowSplit(b, desc, inputSizes, options);
+  if (!split)
+    return partials;
+  Value slots =
+      b.createOrFold<arith::SelectOp>(split->enabled, splitSumSlots(b, *split),
+                                      arith::ConstantIndexOp::create(b, 0));
   return b.createOrFold<arith::AddIOp>(
       partials, b.createOrFold<arith::MulIOp>(
-                    emitBackwardPrepassWorkCount(b, desc, inputSizes, options),
-                    arith::ConstantIndexOp::create(
-                        b, kPassASums * (split ? split->partialLanes : 1))));
+                    slots, arith::ConstantIndexOp::create(
+                               b, kPassASums * split->partialLanes)));
 }
 
 namespace {
@@ -284,10 +313,42 @@ private:
   /// Pass A: sum(g), sum(g * xhat'), sum(xhat'), sum(xhat'^2) over the
   /// item (or chunk), xhat' unscaled by rstd' where sumsScaledAfter().
   SmallVector<Value> sumPassA(const ItemContext &ctx);
+  /// Pass A's per-lane accumulators, added to `inits` (lane mode, or row
+  /// mode's halves: see sumPassA), before the reduction to statistics.
+  SmallVector<Value> accumulatePassA(const ItemContext &ctx, ValueRange inits);
   Factors factorsFromSums(const ItemContext &ctx, ArrayRef<Value> sums);
   Factors givenFactors(const ItemContext &ctx);
+  /// The per-item factors of pass B as vectors over the lanes of the data.
+  struct PassBVectors {
+    Value rstdExact, negRstdMg, xhatScale, negC, negKMgx;
+  };
+  PassBVectors passBVectors(const ItemContext &ctx, const Factors &f);
   /// Pass B: dx and the dgamma/dbeta partials.
   void passB(const ItemContext &ctx, const Factors &f);
+  /// Pass B's loop over the item (or chunk, or tile): writes dx, and
+  /// returns the item's dgamma/dbeta partials added to `inits` where they
+  /// are summed in the item (itemPartialSlots), else adds them to the
+  /// workspace vector by vector and returns nothing.
+  SmallVector<Value> passBLoop(const ItemContext &ctx, const PassBVectors &v,
+                               ValueRange inits);
+  /// The partials that pass B sums in the item (see partialsConstantInItem).
+  SmallVector<int64_t> itemPartialSlots() const;
+  /// Adds the item's summed partials (passBLoop) to the workspace.
+  void addItemPartials(ValueRange sums);
+  /// The sums of pass A of split row (or lane row of a batch) `row`: its
+  /// chunks' sums in the workspace, added in chunk order.
+  SmallVector<Value> splitRowSums(const RowSplit &split, Value row);
+  /// Tiled splits (RowSplit::tiledRows): `body` for every row of every tile
+  /// of `count` positions from `first` of the split dim, each row with its
+  /// slice of the carried values (inits: every row's, in row order).
+  SmallVector<Value> forEachRowTile(
+      const RowSplit &split, Value first, Value count, ValueRange inits,
+      function_ref<SmallVector<Value>(int64_t row, ValueRange accs)> body);
+  /// The prepass and main step of a tiled split: items [begin, end) are
+  /// chunks of every row.
+  void emitTiledPrepass(const RowSplit &split, Value begin, Value end);
+  void emitTiledMain(const RowSplit &split, Value perChunk, Value begin,
+                     Value end);
   /// Whether every element of a work item adds to the same dgamma/dbeta
   /// partials (no reduced dim indexes gamma; plain lane or row mode).
   bool partialsConstantInItem() const;
@@ -468,16 +529,33 @@ bool BackwardEmitter::sumsScaledAfter() const {
   return !elementType.isF64();
 }
 
+/// Whether pass A adds each vector's halves into accumulators of half its
+/// lanes (row mode; see accumulatePassA).
+static bool halvesPassA(bool lane, int64_t vl) {
+  return !lane && vl % 2 == 0 && vl >= 8;
+}
+
 SmallVector<Value> BackwardEmitter::sumPassA(const ItemContext &ctx) {
+  VectorType sumType =
+      halvesPassA(lane, vl)
+          ? VectorType::get({vl / 2}, accVector.getElementType())
+          : accVector;
+  Value zero = constant(sumType, 0.0);
+  SmallVector<Value> reduced;
+  for (Value sum : accumulatePassA(ctx, {zero, zero, zero, zero}))
+    reduced.push_back(reduce(sum));
+  return reduced;
+}
+
+SmallVector<Value> BackwardEmitter::accumulatePassA(const ItemContext &ctx,
+                                                    ValueRange inits) {
   bool scaleAfter = sumsScaledAfter();
   // Row mode adds each vector's two halves into accumulators of half its
   // lanes: four sums of vl f64 lanes would take every AVX2 register (16), and
   // the spills inside the loop cost more than the arithmetic. Half as many
   // still leave two independent accumulators per sum (8 chains in flight, as
   // 2 FMA pipes of latency 4 need). Lane modes keep one lane per statistic.
-  bool halve = !lane && vl % 2 == 0 && vl >= 8;
-  VectorType sumType =
-      halve ? VectorType::get({vl / 2}, accVector.getElementType()) : accVector;
+  bool halve = halvesPassA(lane, vl);
   auto half = [&](Value v, int64_t which) -> Value {
     return vector::ExtractStridedSliceOp::create(
         b, v, ArrayRef<int64_t>{which * (vl / 2)}, ArrayRef<int64_t>{vl / 2},
@@ -496,10 +574,11 @@ SmallVector<Value> BackwardEmitter::sumPassA(const ItemContext &ctx) {
         b, half(lhs, 1), half(rhs, 1),
         math::FmaOp::create(b, half(lhs, 0), half(rhs, 0), acc));
   };
-  Value zero = constant(sumType, 0.0);
-  SmallVector<Value> sums = forEachVector(
-      keptIndices, 0, {zero, zero, zero, zero},
+  return forEachVector(
+      keptIndices, 0, inits,
       [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
+        prefetchAhead(buf.input, indices, mask);
+        prefetchAhead(dy, indices, mask);
         Value centered = centeredOf(ctx, indices, mask);
         Value xhat = zeroMasked(
             scaleAfter ? centered
@@ -514,10 +593,6 @@ SmallVector<Value> BackwardEmitter::sumPassA(const ItemContext &ctx) {
         next[3] = fma(xhat, xhat, accs[3]);
         return next;
       });
-  SmallVector<Value> reduced;
-  for (Value sum : sums)
-    reduced.push_back(reduce(sum));
-  return reduced;
 }
 
 BackwardEmitter::Factors
@@ -592,78 +667,98 @@ BackwardEmitter::factorsFromSums(const ItemContext &ctx, ArrayRef<Value> sums) {
   return f;
 }
 
-void BackwardEmitter::passB(const ItemContext &ctx, const Factors &f) {
-  // dx, and this chunk's dgamma/dbeta partials, with the per-item factors
-  // folded so that each element costs few f64 operations:
+BackwardEmitter::PassBVectors
+BackwardEmitter::passBVectors(const ItemContext &ctx, const Factors &f) {
+  // The per-item factors folded so that each element costs few f64
+  // operations:
   //   xhat = (x - mean') * (rstd' * ratio) - c * ratio
   //   dx   = rstd * (g - mg) - (k * mgx) * xhat
-  Value rstdExactVec = toVector(f.rstdExact);
-  Value negRstdMgVec = toVector(
+  PassBVectors v;
+  v.rstdExact = toVector(f.rstdExact);
+  v.negRstdMg = toVector(
       arith::NegFOp::create(b, arith::MulFOp::create(b, f.rstdExact, f.mg)));
-  Value xhatScaleVec =
-      toVector(arith::MulFOp::create(b, ctx.rstdOverScale, f.ratio));
-  Value negCVec = toVector(
+  v.xhatScale = toVector(arith::MulFOp::create(b, ctx.rstdOverScale, f.ratio));
+  v.negC = toVector(
       arith::NegFOp::create(b, arith::MulFOp::create(b, f.c, f.ratio)));
-  Value negKMgxVec =
+  v.negKMgx =
       toVector(arith::NegFOp::create(b, arith::MulFOp::create(b, f.k, f.mgx)));
+  return v;
+}
+
+SmallVector<int64_t> BackwardEmitter::itemPartialSlots() const {
   // Where gamma does not vary along the reduction (BatchNorm, InstanceNorm)
   // the item's dgamma/dbeta partials all go to the same elements: they are
   // summed in registers over the item, vector by vector, and added to the
   // workspace once after the loop. A read-modify-write per vector step
   // would chain every step through memory (store-to-load forwarding, about
   // 10 cycles a step) and, in row mode, reduce across the vector each time.
-  bool sumPartialsInItem = partialsConstantInItem();
-  SmallVector<int64_t> itemSlots;
-  if (sumPartialsInItem)
+  SmallVector<int64_t> slots;
+  if (partialsConstantInItem())
     for (int64_t slot : {dgammaSlot, dbetaSlot})
       if (slot >= 0)
-        itemSlots.push_back(slot);
-  SmallVector<Value> zeros(itemSlots.size(), constant(accVector, 0.0));
-  withStreamingStores(streaming, [&]() {
-    SmallVector<Value> itemPartials = forEachVector(
-        keptIndices, 0, zeros,
-        [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
-          prefetchNext(buf.input, indices, mask);
-          prefetchNext(dy, indices, mask);
-          Value dyVec = loadInput(dy, indices, mask);
-          Value xhat = math::FmaOp::create(b, centeredOf(ctx, indices, mask),
-                                           xhatScaleVec, negCVec);
-          if (wantDx) {
-            Value g = gOf(ctx, dyVec, indices, mask);
-            Value result;
-            if (desc.givenStats) {
-              result = arith::MulFOp::create(b, rstdExactVec, g);
-            } else {
-              // rstd * (g - mg) as one fma.
-              Value centered =
-                  desc.center
-                      ? (Value)math::FmaOp::create(b, g, rstdExactVec,
-                                                   negRstdMgVec)
-                      : (Value)arith::MulFOp::create(b, rstdExactVec, g);
-              result = math::FmaOp::create(b, negKMgxVec, xhat, centered);
-            }
-            storeOutput(result, indices, mask);
+        slots.push_back(slot);
+  return slots;
+}
+
+void BackwardEmitter::addItemPartials(ValueRange sums) {
+  for (auto [slot, sum] : llvm::zip(itemPartialSlots(), sums))
+    addPartial(slot, sum, keptIndices, lane ? laneMask : Value());
+}
+
+void BackwardEmitter::passB(const ItemContext &ctx, const Factors &f) {
+  PassBVectors v = passBVectors(ctx, f);
+  SmallVector<Value> zeros(itemPartialSlots().size(), constant(accVector, 0.0));
+  withStreamingStores(streaming,
+                      [&]() { addItemPartials(passBLoop(ctx, v, zeros)); });
+}
+
+SmallVector<Value> BackwardEmitter::passBLoop(const ItemContext &ctx,
+                                              const PassBVectors &v,
+                                              ValueRange inits) {
+  SmallVector<int64_t> itemSlots = itemPartialSlots();
+  bool sumPartialsInItem = !itemSlots.empty();
+  return forEachVector(
+      keptIndices, 0, inits,
+      [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
+        prefetchNext(buf.input, indices, mask);
+        prefetchNext(dy, indices, mask);
+        prefetchAhead(buf.input, indices, mask);
+        prefetchAhead(dy, indices, mask);
+        Value dyVec = loadInput(dy, indices, mask);
+        Value xhat = math::FmaOp::create(b, centeredOf(ctx, indices, mask),
+                                         v.xhatScale, v.negC);
+        if (wantDx) {
+          Value g = gOf(ctx, dyVec, indices, mask);
+          Value result;
+          if (desc.givenStats) {
+            result = arith::MulFOp::create(b, v.rstdExact, g);
+          } else {
+            // rstd * (g - mg) as one fma.
+            Value centered =
+                desc.center
+                    ? (Value)math::FmaOp::create(b, g, v.rstdExact, v.negRstdMg)
+                    : (Value)arith::MulFOp::create(b, v.rstdExact, g);
+            result = math::FmaOp::create(b, v.negKMgx, xhat, centered);
           }
-          auto contribution = [&](int64_t slot) -> Value {
-            return slot == dgammaSlot
-                       ? (Value)arith::MulFOp::create(b, dyVec, xhat)
-                       : dyVec;
-          };
-          if (sumPartialsInItem) {
-            // Masked-off lanes hold zeros (dy loads pass 0 through).
-            SmallVector<Value> next;
-            for (auto [slot, acc] : llvm::zip(itemSlots, accs))
-              next.push_back(arith::AddFOp::create(b, acc, contribution(slot)));
-            return next;
-          }
-          for (int64_t slot : {dgammaSlot, dbetaSlot})
-            if (slot >= 0)
-              addPartial(slot, contribution(slot), indices, mask);
-          return SmallVector<Value>();
-        });
-    for (auto [slot, sum] : llvm::zip(itemSlots, itemPartials))
-      addPartial(slot, sum, keptIndices, lane ? laneMask : Value());
-  });
+          storeOutput(result, indices, mask);
+        }
+        auto contribution = [&](int64_t slot) -> Value {
+          return slot == dgammaSlot
+                     ? (Value)arith::MulFOp::create(b, dyVec, xhat)
+                     : dyVec;
+        };
+        if (sumPartialsInItem) {
+          // Masked-off lanes hold zeros (dy loads pass 0 through).
+          SmallVector<Value> next;
+          for (auto [slot, acc] : llvm::zip(itemSlots, accs))
+            next.push_back(arith::AddFOp::create(b, acc, contribution(slot)));
+          return next;
+        }
+        for (int64_t slot : {dgammaSlot, dbetaSlot})
+          if (slot >= 0)
+            addPartial(slot, contribution(slot), indices, mask);
+        return SmallVector<Value>();
+      });
 }
 
 bool BackwardEmitter::partialsConstantInItem() const {
@@ -766,28 +861,33 @@ Value BackwardEmitter::sumIndex(const RowSplit &split, Value item,
   return arith::AddIOp::create(b, sums, at);
 }
 
+SmallVector<Value> BackwardEmitter::splitRowSums(const RowSplit &split,
+                                                 Value row) {
+  Value rowStart = arith::MulIOp::create(b, row, split.chunks);
+  Value zero = constant(statType(wideType), 0.0);
+  SmallVector<Value> inits(kPassASums, zero);
+  return buildFor(
+      indexConstant(0), split.chunks, indexConstant(1), inits,
+      [&](Value chunk, ValueRange acc) {
+        Value item = arith::AddIOp::create(b, rowStart, chunk);
+        SmallVector<Value> next;
+        for (int64_t which = 0; which < kPassASums; ++which)
+          next.push_back(arith::AddFOp::create(
+              b, acc[which],
+              loadWorkspaceStat(workspace, sumIndex(split, item, which))));
+        return next;
+      });
+}
+
 void BackwardEmitter::emitSplitRows(const RowSplit &split, Value perChunk,
                                     Value begin, Value end) {
   // No prefetching of the next item: the chunks stream.
   nextKeptIndices.clear();
-  // The sums of pass A of statistic `row` (a row, or a batch's channel
-  // group), adding its chunks in order.
-  auto rowSums = [&](Value row) {
-    Value rowStart = arith::MulIOp::create(b, row, split.chunks);
-    Value zero = constant(statType(wideType), 0.0);
-    SmallVector<Value> inits(kPassASums, zero);
-    return buildFor(
-        indexConstant(0), split.chunks, indexConstant(1), inits,
-        [&](Value chunk, ValueRange acc) {
-          Value item = arith::AddIOp::create(b, rowStart, chunk);
-          SmallVector<Value> next;
-          for (int64_t which = 0; which < kPassASums; ++which)
-            next.push_back(arith::AddFOp::create(
-                b, acc[which],
-                loadWorkspaceStat(workspace, sumIndex(split, item, which))));
-          return next;
-        });
-  };
+  if (split.tiledRows) {
+    emitTiledMain(split, perChunk, begin, end);
+    return;
+  }
+  auto rowSums = [&](Value row) { return splitRowSums(split, row); };
   if (split.batch) {
     // The chunks of a batch add to the same gamma elements: each has a
     // slice of its own, cleared and added to as a chunk of statistics' is.
@@ -832,11 +932,105 @@ void BackwardEmitter::emitSplitRows(const RowSplit &split, Value perChunk,
   });
 }
 
+SmallVector<Value> BackwardEmitter::forEachRowTile(
+    const RowSplit &split, Value first, Value count, ValueRange inits,
+    function_ref<SmallVector<Value>(int64_t row, ValueRange accs)> body) {
+  int64_t rows = split.tiledRows;
+  size_t perRow = inits.size() / rows;
+  Value tile = indexConstant(kRowTilePositions);
+  Value end = arith::AddIOp::create(b, first, count);
+  SmallVector<Value> results =
+      buildFor(first, end, tile, inits, [&](Value tileStart, ValueRange accs) {
+        Value tileCount = arith::MinUIOp::create(
+            b, arith::SubIOp::create(b, end, tileStart), tile);
+        SmallVector<Value> next;
+        for (int64_t row = 0; row < rows; ++row) {
+          setupItem(indexConstant(row));
+          rangeDim = split.dim;
+          rangeBegin = tileStart;
+          rangeCount = tileCount;
+          llvm::append_range(next, body(row, accs.slice(row * perRow, perRow)));
+        }
+        return next;
+      });
+  clearChunkRange();
+  return results;
+}
+
+void BackwardEmitter::emitTiledPrepass(const RowSplit &split, Value begin,
+                                       Value end) {
+  int64_t rows = split.tiledRows;
+  buildFor(begin, end, indexConstant(1), {}, [&](Value chunk, ValueRange) {
+    SmallVector<ItemContext> contexts;
+    for (int64_t row = 0; row < rows; ++row) {
+      setupItem(indexConstant(row));
+      contexts.push_back(loadItemContext());
+    }
+    setChunkRange(split, chunk);
+    Value first = rangeBegin, count = rangeCount;
+    SmallVector<Value> zeros(rows * kPassASums, constant(accVector, 0.0));
+    SmallVector<Value> sums = forEachRowTile(
+        split, first, count, zeros, [&](int64_t row, ValueRange accs) {
+          return accumulatePassA(contexts[row], accs);
+        });
+    for (int64_t row = 0; row < rows; ++row) {
+      Value slot = arith::AddIOp::create(
+          b, arith::MulIOp::create(b, indexConstant(row), split.chunks), chunk);
+      for (int64_t which = 0; which < kPassASums; ++which)
+        storeWorkspaceStat(sums[row * kPassASums + which], workspace,
+                           sumIndex(split, slot, which));
+    }
+    return SmallVector<Value>();
+  });
+}
+
+void BackwardEmitter::emitTiledMain(const RowSplit &split, Value perChunk,
+                                    Value begin, Value end) {
+  int64_t rows = split.tiledRows;
+  Value last = arith::SubIOp::create(b, split.items, indexConstant(1));
+  buildFor(begin, end, indexConstant(1), {}, [&](Value step, ValueRange) {
+    // Last chunk first: the prepass read the chunks in order, so the last
+    // ones may still be in the (last-level) cache.
+    Value chunk = arith::SubIOp::create(b, last, step);
+    chunkBase = arith::MulIOp::create(b, chunk, perChunk);
+    clearSlice();
+    SmallVector<ItemContext> contexts;
+    SmallVector<PassBVectors> vectors;
+    for (int64_t row = 0; row < rows; ++row) {
+      setupItem(indexConstant(row));
+      contexts.push_back(loadItemContext());
+      vectors.push_back(passBVectors(
+          contexts.back(),
+          factorsFromSums(contexts.back(),
+                          splitRowSums(split, indexConstant(row)))));
+    }
+    setChunkRange(split, chunk);
+    Value first = rangeBegin, count = rangeCount;
+    size_t perRow = itemPartialSlots().size();
+    SmallVector<Value> zeros(rows * perRow, constant(accVector, 0.0));
+    withStreamingStores(streaming, [&]() {
+      SmallVector<Value> partials = forEachRowTile(
+          split, first, count, zeros, [&](int64_t row, ValueRange accs) {
+            return passBLoop(contexts[row], vectors[row], accs);
+          });
+      for (int64_t row = 0; row < rows; ++row) {
+        setupItem(indexConstant(row));
+        addItemPartials(ArrayRef(partials).slice(row * perRow, perRow));
+      }
+    });
+    return SmallVector<Value>();
+  });
+}
+
 void BackwardEmitter::emitPrepass(const NormBackwardBuffers &buffers,
                                   Value begin, Value end) {
   setup(buffers);
   buf.gamma = decodeAffineOnce(buf.gamma);
   RowSplit split = emitBackwardSplit(b, layout, sizes, vl);
+  if (split.tiledRows) {
+    emitTiledPrepass(split, begin, end);
+    return;
+  }
   forEachPrepassChunk(split, begin, end, [&](Value item, Value) {
     ItemContext ctx = loadItemContext();
     SmallVector<Value> sums = sumPassA(ctx);

@@ -1718,6 +1718,47 @@ void LoopEmitter::prefetchNext(Value memref, ArrayRef<Value> indices,
   }
 }
 
+/// Steps ahead for prefetchAhead: a strided lane-mode step of the backward
+/// costs about 20-30 cycles, a line from memory several hundred (8, 16, 32
+/// and 64 measured alike on BatchNorm NHWC, none 1.5x slower).
+static constexpr int64_t kPrefetchAheadSteps = 16;
+
+void LoopEmitter::prefetchAhead(Value memref, ArrayRef<Value> indices,
+                                Value mask) {
+  if (!lane)
+    return;
+  int64_t inner = layout.dims.size() - 1;
+  // A position whose lanes one vector covers is streamed contiguously.
+  std::optional<int64_t> laneCount = getConstantIntValue(sizes[inner]);
+  if (laneCount && *laneCount <= vl)
+    return;
+  int64_t stepDim = inner - 1;
+  while (stepDim >= 0 && !layout.dims[stepDim].reduced)
+    --stepDim;
+  if (stepDim < 0)
+    return;
+  SmallVector<Value> at(indices);
+  Value last = b.createOrFold<arith::SubIOp>(sizes[stepDim], indexConstant(1));
+  at[stepDim] = arith::MinUIOp::create(
+      b,
+      arith::AddIOp::create(b, indices[stepDim],
+                            indexConstant(kPrefetchAheadSteps)),
+      last);
+  // The vector's first line always lies in the buffer; the others only
+  // where every lane is in it.
+  int64_t bytes = storageType.getIntOrFloatBitWidth() / 8;
+  int64_t lineElements = std::max<int64_t>(1, 64 / bytes);
+  int64_t lines =
+      mask && !enablesAllLanes(mask) ? 1 : llvm::divideCeil(vl, lineElements);
+  Value first = at.back();
+  for (int64_t line = 0; line < lines; ++line) {
+    at.back() = b.createOrFold<arith::AddIOp>(
+        first, indexConstant(line * lineElements));
+    memref::PrefetchOp::create(b, memref, at, /*isWrite=*/false,
+                               /*localityHint=*/3, /*isDataCache=*/true);
+  }
+}
+
 void LoopEmitter::setupItem(Value item) {
   // Delinearize the work item into the kept indices, innermost first.
   size_t rank = layout.dims.size();

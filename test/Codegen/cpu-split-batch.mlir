@@ -107,13 +107,17 @@ func.func @bn_nchw(%x: tensor<?x3x?xbf16>) -> (tensor<?x3x?xbf16>, tensor<3xf32>
 
 // -----
 
-// The backward splits the batch the same way (its items are vectors of 8
-// f64 statistics here: 5 groups of 40 channels). The prepass sums pass A
-// per chunk, four vectors of 8 f64; each main item adds its group's sums
-// in chunk order, then runs pass B on its chunk. The chunks of a group add
-// to the same dgamma/dbeta elements, so every chunk item has a partial
-// slice of its own (40 x 2 f64, cleared first), which the finalize step
-// adds in item order.
+// The backward splits the batch the same way, but its work items are
+// chunks of every row (its rows are vectors of 8 f64 statistics here: 5 of
+// them for 40 channels): each item is a chunk of 4096 positions, visited a
+// tile of 32 positions at a time and every row within a tile, so that the
+// 160 bytes of a position are read together instead of 32 bytes of them by
+// each of 5 items streaming the whole batch (docs/cpu.md). The prepass sums
+// pass A per chunk and row, four vectors of 8 f64 carried across the
+// tiles; each main item adds every row's sums in chunk order, then runs
+// pass B on its chunk, the last chunk first (the prepass has just read
+// it). Each chunk has a partial slice of its own (40 x 2 f64, cleared
+// first), which the finalize step adds in chunk order.
 
 // BWD-LABEL: module attributes {normc.kernels = [{{.*}}name = "bn_train"
 // BWD-SAME: prepass = true, workspace = true
@@ -125,24 +129,29 @@ func.func @bn_nchw(%x: tensor<?x3x?xbf16>) -> (tensor<?x3x?xbf16>, tensor<3xf32>
 // BWD:     %[[LARGE:.*]] = arith.cmpi uge, %[[N:.*]], %c65536 : index
 // BWD:     %[[CHUNKS:.*]] = arith.ceildivui %[[N]], %c4096 : index
 // BWD:     scf.if %[[LARGE]] {
-// BWD:       scf.for %[[GROUP:.*]] = %{{.*}} to %{{.*}} step %c1 {
-// BWD:         %[[FIRSTCHUNK:.*]] = arith.muli %[[GROUP]], %[[CHUNKS]] : index
-// BWD:         scf.for %{{.*}} = %c0 to %[[CHUNKS]] {{.*}} -> (vector<8xf64>, vector<8xf64>, vector<8xf64>, vector<8xf64>) {
-// BWD-COUNT-4: vector.load %[[WS]]
-// BWD:         scf.for %[[C:.*]] = %{{.*}} to %{{.*}} step %c1 {
-// BWD:           %[[ITEM:.*]] = arith.addi %[[FIRSTCHUNK]], %[[C]] : index
-// BWD:           %[[SLICE:.*]] = arith.muli %[[ITEM]], %c80 : index
-// BWD:           %[[SLICEEND:.*]] = arith.addi %[[SLICE]], %c80 : index
-// BWD:           scf.for %[[I:.*]] = %[[SLICE]] to %[[SLICEEND]] step %c1 {
-// BWD:             memref.store %{{.*}}, %[[WS]][%[[I]]] : memref<?xf64>
+// BWD:       %[[LAST:.*]] = arith.subi %[[CHUNKS]], %c1 : index
+// BWD:       scf.for %[[STEP:.*]] = %[[BEGIN]] to %[[END]] step %c1 {
+// BWD:         %[[CHUNK:.*]] = arith.subi %[[LAST]], %[[STEP]] : index
+// BWD:         %[[SLICE:.*]] = arith.muli %[[CHUNK]], %c80 : index
+// BWD:         %[[SLICEEND:.*]] = arith.addi %[[SLICE]], %c80 : index
+// BWD:         scf.for %[[I:.*]] = %[[SLICE]] to %[[SLICEEND]] step %c1 {
+// BWD:           memref.store %{{.*}}, %[[WS]][%[[I]]] : memref<?xf64>
+// Every row's sums of pass A, its chunks' in chunk order.
+// BWD-COUNT-5: scf.for %{{.*}} = %c0 to %[[CHUNKS]] step %c1 iter_args({{.*}}) -> (vector<8xf64>, vector<8xf64>, vector<8xf64>, vector<8xf64>) {
+// The tiles carry every row's dgamma and dbeta sums; each row runs its
+// vectors of the tile.
+// BWD:         scf.for %{{.*}} step %c32 iter_args({{.*}}) -> (vector<8xf64>, vector<8xf64>, vector<8xf64>, vector<8xf64>, vector<8xf64>, vector<8xf64>, vector<8xf64>, vector<8xf64>, vector<8xf64>, vector<8xf64>) {
+// BWD-COUNT-5:   scf.for %{{.*}} step %c32 iter_args(%{{[^,]*}}, %{{[^,]*}}) -> (vector<8xf64>, vector<8xf64>) {
+// BWD-COUNT-10:  vector.store %{{.*}}, %[[WS]][%{{.*}}] : memref<?xf64>, vector<8xf64>
 // BWD:     } else {
 // BWD-LABEL: func.func private @__normc_bn_train_backward_prepassbody
-// BWD-COUNT-4: vector.store %{{.*}} : memref<?xf64>, vector<8xf64>
-// One slice per chunk item: the finalize adds prepass-count slices.
+// BWD:       scf.for %{{.*}} step %c32 iter_args({{.*}}) -> ({{(vector<8xf64>, )+}}vector<8xf64>) {
+// BWD-COUNT-5: scf.for %{{.*}} step %c32 iter_args(%{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}) -> (vector<8xf64>, vector<8xf64>, vector<8xf64>, vector<8xf64>) {
+// BWD-COUNT-20: vector.store %{{.*}} : memref<?xf64>, vector<8xf64>
+// One slice per chunk: the finalize adds as many slices as there are chunks.
 // BWD-LABEL: func.func private @__normc_bn_train_backward_finalizebody
 // BWD:       %[[FCHUNKS:.*]] = arith.ceildivui %{{.*}}, %c4096 : index
-// BWD:       %[[FITEMS:.*]] = arith.muli %[[FCHUNKS]], %c5 : index
-// BWD:       arith.select %{{.*}}, %[[FITEMS]], %{{.*}} : index
+// BWD:       arith.select %{{.*}}, %[[FCHUNKS]], %{{.*}} : index
 func.func @bn_train(%x: tensor<?x40xf32>, %w: tensor<40xf32>, %b: tensor<40xf32>)
     -> (tensor<?x40xf32>, tensor<40xf32>, tensor<40xf32>) attributes {norm.backward} {
   %y, %m, %r = norm.batch_norm %x weight(%w) bias(%b) {training, channel_dim = 1 : i64}

@@ -174,6 +174,11 @@ std::vector<Config> test::allConfigs() {
   configs.push_back({Op::LayerNorm, DType::F32, false, false, false, 3});
   configs.push_back({Op::RMSNorm, DType::BF16, false, true, false, 17});
   configs.push_back({Op::BatchNormTrain, DType::F32, true, false, true, 64});
+  // Channels-last BatchNorm over 40 channels: 3 f64 vectors of 16 (the last
+  // one masked) per position, which the backward's split batch visits in
+  // tiles of positions (docs/cpu.md), with and without dgamma/dbeta.
+  configs.push_back({Op::BatchNormTrain, DType::BF16, true, true, true, 40});
+  configs.push_back({Op::BatchNormTrain, DType::F16, false, false, true, 40});
   configs.push_back({Op::InstanceNorm, DType::BF16, true, false, true, 64});
   // 16-bit rows of a static length up to 4096 are decoded once into a stack
   // buffer, and static 16-bit gamma/beta once per call (docs/cpu.md): an
@@ -222,6 +227,13 @@ std::vector<std::vector<int64_t>> test::shapesFor(const Config &c) {
   // more: NCHW BatchNorm splits its batch too (NHWC does with C = 8).
   if (c.op == Op::BatchNormTrain && !c.channelsLast && !c.staticInner)
     for (auto shape : {std::vector<int64_t>{7, 3, 65537}, {64, 3, 1151}})
+      shapes.push_back(shape);
+  // Channels-last with static channels that fill several vectors: the
+  // batch of 64K positions or more is split too, its chunks tiled over
+  // every vector of a position (the backward; the last chunk short).
+  if (c.op == Op::BatchNormTrain && c.channelsLast && c.staticInner > 16)
+    for (auto shape : {std::vector<int64_t>{1, 65537, c.staticInner},
+                       {7, 9363, c.staticInner}})
       shapes.push_back(shape);
   return shapes;
 }

@@ -64,8 +64,10 @@ ref::NormDesc descFor(const Config &c, const std::vector<int64_t> &shape);
 std::vector<Config> allConfigs();
 /// The test plan's sizes: rows of {1, 3, 17, 1151, 4096, 65537} x batch
 /// {1, 7, 64}; channel ops as [N, C, S] or [N, S, C] below 4M elements,
-/// C = 8 unless static (plus NCHW BatchNorm on 3 channels, whose batch is
-/// split); rows of [8, 262147] and [1, 1048593] (split into chunks);
+/// C = 8 unless static (plus NCHW BatchNorm on 3 channels, and NHWC
+/// BatchNorm on 64K positions or more of static channels beyond one
+/// vector, whose batches are split); rows of [8, 262147] and [1, 1048593]
+/// (split into chunks);
 /// static rows in batches of 1 to 4096.
 std::vector<std::vector<int64_t>> shapesFor(const Config &c);
 /// `shape` with its innermost dim set to c.staticInner, if any.
