@@ -63,6 +63,12 @@ struct RowSplit {
   int64_t tiledRows = 0;
 };
 
+/// Positions per tile of a tiled split (RowSplit::tiledRows): the block of
+/// the blocked sums (LoopEmitter::buildBlockedFor), so that every tile is
+/// one block and the sums are those of the untiled loops, in the same
+/// order.
+constexpr int64_t kRowTilePositions = 32;
+
 /// f64 values per chunk and statistic in the workspace: the chunk's mean
 /// minus the row's first element, and its sum of squared deviations from
 /// its own mean.
@@ -332,6 +338,25 @@ protected:
   std::pair<Value, Value> combineChunks(const RowSplit &split, Value row);
   /// Elements of one statistic in chunk `chunk`, in f64.
   Value chunkElements(const RowSplit &split, Value chunk);
+  /// Tiled splits (RowSplit::tiledRows): `body` for every row of every tile
+  /// of `count` positions from `first` of the split dim, with the row set
+  /// up (setupItem) and the loops restricted to the tile, and the row's
+  /// slice of the carried values (`inits`: every row's, in row order).
+  SmallVector<Value> forEachRowTile(
+      const RowSplit &split, Value first, Value count, ValueRange inits,
+      function_ref<SmallVector<Value>(int64_t row, ValueRange accs)> body);
+  /// The workspace slot (row * chunks + chunk) of a row's chunk.
+  Value chunkSlot(const RowSplit &split, Value row, Value chunk);
+  /// The one-pass shifted sums of accumulateOnePass over the current item
+  /// (or chunk, or tile), added to `inits`, and their statistics.
+  SmallVector<Value> onePassSums(Value shift, ValueRange inits);
+  std::pair<Value, Value> onePassStats(ArrayRef<Value> sums);
+  /// The prepass of a tiled split: each item is a chunk of every row.
+  void emitTiledPrepass(const RowSplit &split, Value begin, Value end);
+  /// The main step of a tiled split: items [begin, end) are chunks of
+  /// every row, run last chunk first.
+  void emitTiledSplitRows(const RowSplit &split, Value begin, Value end,
+                          Value streaming);
   /// The main step of split rows: items [begin, end) are chunks; each row
   /// combines its partials once per call and then writes its chunks.
   void emitSplitRows(const RowSplit &split, Value begin, Value end,

@@ -127,11 +127,6 @@ static Value splitSumSlots(ImplicitLocOpBuilder &b, const RowSplit &split) {
   return b.createOrFold<arith::MulIOp>(split.rows, split.chunks);
 }
 
-/// Positions per tile of a tiled split (RowSplit::tiledRows): the block of
-/// the blocked sums (forEachVector), so that every tile is one block and
-/// the sums are those of the untiled loops, bit for bit.
-static constexpr int64_t kRowTilePositions = 32;
-
 /// The split of a backward kernel: a large batch, or long rows. Rows are
 /// split where there are few of them (emitRowSplit: the threads need the
 /// chunks; its two passes read a long row twice in any case, so unlike the
@@ -146,22 +141,8 @@ static constexpr int64_t kRowTilePositions = 32;
 static RowSplit emitBackwardSplit(ImplicitLocOpBuilder &b,
                                   const CanonicalLayout &layout,
                                   ArrayRef<Value> sizes, int64_t lanes) {
-  if (!hasContiguousRows(layout)) {
-    RowSplit split = emitBatchSplit(b, layout, sizes, lanes);
-    // Channels-last BatchNorm: a row is a vector of channels, a quarter of
-    // a position's 64 f32 channels (256 bytes, four f64 vectors of 16).
-    // Item by item, each row would stream the whole batch for its 64 bytes
-    // of every position, a strided read the hardware prefetchers serve at
-    // a fraction of the copy's bandwidth. Tiled, the rows of a chunk read
-    // each position whole.
-    std::optional<int64_t> rows = getConstantIntValue(split.rows);
-    if (layout.isLaneMode() && layout.segment() == 1 && rows && *rows > 1 &&
-        *rows < kRowSplitMaxRows) {
-      split.tiledRows = *rows;
-      split.items = split.chunks;
-    }
-    return split;
-  }
+  if (!hasContiguousRows(layout))
+    return emitBatchSplit(b, layout, sizes, lanes);
   RowSplit split =
       emitRowSplit(b, layout, sizes, lanes, /*splitVeryLongRows=*/false);
   auto index = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
@@ -338,17 +319,11 @@ private:
   /// The sums of pass A of split row (or lane row of a batch) `row`: its
   /// chunks' sums in the workspace, added in chunk order.
   SmallVector<Value> splitRowSums(const RowSplit &split, Value row);
-  /// Tiled splits (RowSplit::tiledRows): `body` for every row of every tile
-  /// of `count` positions from `first` of the split dim, each row with its
-  /// slice of the carried values (inits: every row's, in row order).
-  SmallVector<Value> forEachRowTile(
-      const RowSplit &split, Value first, Value count, ValueRange inits,
-      function_ref<SmallVector<Value>(int64_t row, ValueRange accs)> body);
   /// The prepass and main step of a tiled split: items [begin, end) are
   /// chunks of every row.
-  void emitTiledPrepass(const RowSplit &split, Value begin, Value end);
-  void emitTiledMain(const RowSplit &split, Value perChunk, Value begin,
-                     Value end);
+  void emitTiledPassA(const RowSplit &split, Value begin, Value end);
+  void emitTiledPassB(const RowSplit &split, Value perChunk, Value begin,
+                      Value end);
   /// Whether every element of a work item adds to the same dgamma/dbeta
   /// partials (no reduced dim indexes gamma; plain lane or row mode).
   bool partialsConstantInItem() const;
@@ -884,7 +859,7 @@ void BackwardEmitter::emitSplitRows(const RowSplit &split, Value perChunk,
   // No prefetching of the next item: the chunks stream.
   nextKeptIndices.clear();
   if (split.tiledRows) {
-    emitTiledMain(split, perChunk, begin, end);
+    emitTiledPassB(split, perChunk, begin, end);
     return;
   }
   auto rowSums = [&](Value row) { return splitRowSums(split, row); };
@@ -932,33 +907,8 @@ void BackwardEmitter::emitSplitRows(const RowSplit &split, Value perChunk,
   });
 }
 
-SmallVector<Value> BackwardEmitter::forEachRowTile(
-    const RowSplit &split, Value first, Value count, ValueRange inits,
-    function_ref<SmallVector<Value>(int64_t row, ValueRange accs)> body) {
-  int64_t rows = split.tiledRows;
-  size_t perRow = inits.size() / rows;
-  Value tile = indexConstant(kRowTilePositions);
-  Value end = arith::AddIOp::create(b, first, count);
-  SmallVector<Value> results =
-      buildFor(first, end, tile, inits, [&](Value tileStart, ValueRange accs) {
-        Value tileCount = arith::MinUIOp::create(
-            b, arith::SubIOp::create(b, end, tileStart), tile);
-        SmallVector<Value> next;
-        for (int64_t row = 0; row < rows; ++row) {
-          setupItem(indexConstant(row));
-          rangeDim = split.dim;
-          rangeBegin = tileStart;
-          rangeCount = tileCount;
-          llvm::append_range(next, body(row, accs.slice(row * perRow, perRow)));
-        }
-        return next;
-      });
-  clearChunkRange();
-  return results;
-}
-
-void BackwardEmitter::emitTiledPrepass(const RowSplit &split, Value begin,
-                                       Value end) {
+void BackwardEmitter::emitTiledPassA(const RowSplit &split, Value begin,
+                                     Value end) {
   int64_t rows = split.tiledRows;
   buildFor(begin, end, indexConstant(1), {}, [&](Value chunk, ValueRange) {
     SmallVector<ItemContext> contexts;
@@ -984,8 +934,8 @@ void BackwardEmitter::emitTiledPrepass(const RowSplit &split, Value begin,
   });
 }
 
-void BackwardEmitter::emitTiledMain(const RowSplit &split, Value perChunk,
-                                    Value begin, Value end) {
+void BackwardEmitter::emitTiledPassB(const RowSplit &split, Value perChunk,
+                                     Value begin, Value end) {
   int64_t rows = split.tiledRows;
   Value last = arith::SubIOp::create(b, split.items, indexConstant(1));
   buildFor(begin, end, indexConstant(1), {}, [&](Value step, ValueRange) {
@@ -1028,7 +978,7 @@ void BackwardEmitter::emitPrepass(const NormBackwardBuffers &buffers,
   buf.gamma = decodeAffineOnce(buf.gamma);
   RowSplit split = emitBackwardSplit(b, layout, sizes, vl);
   if (split.tiledRows) {
-    emitTiledPrepass(split, begin, end);
+    emitTiledPassA(split, begin, end);
     return;
   }
   forEachPrepassChunk(split, begin, end, [&](Value item, Value) {

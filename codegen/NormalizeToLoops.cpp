@@ -436,6 +436,18 @@ RowSplit norm::detail::emitBatchSplit(ImplicitLocOpBuilder &b,
   split.chunks =
       b.createOrFold<arith::CeilDivUIOp>(split.rowLength, split.chunkLength);
   split.items = b.createOrFold<arith::MulIOp>(split.rows, split.chunks);
+  // Channels-last: a row is a vector of channels, part of every position
+  // (64 f32 channels: 2 rows of 32 f32 lanes, 4 of 16 f64 for the
+  // backward). Item by item, each row would stream the whole batch for its
+  // part of every position, a strided read that the hardware prefetchers
+  // serve at a fraction of the copy's bandwidth. Tiled, the rows of a chunk
+  // read each position whole.
+  std::optional<int64_t> rows = getConstantIntValue(split.rows);
+  if (layout.isLaneMode() && layout.segment() == 1 && rows && *rows > 1 &&
+      *rows < kRowSplitMaxRows) {
+    split.tiledRows = *rows;
+    split.items = split.chunks;
+  }
   // A chunk's two passes would leave the memory idle during the second one
   // (the chunk is in cache, nothing is prefetched): the prepass sums d and
   // d^2 of d = x - x0 in one pass instead, x0 being the statistic's first
@@ -512,10 +524,16 @@ Value norm::emitRowSplitWorkspaceSize(ImplicitLocOpBuilder &b,
                                       const LoopEmitOptions &options) {
   std::optional<RowSplit> split =
       getRowSplit(b, desc, elementType, inputSizes, options);
-  Value perItem = arith::ConstantIndexOp::create(
-      b, kRowSplitPartials * (split ? split->partialLanes : 1));
+  if (!split)
+    return arith::ConstantIndexOp::create(b, 0);
+  // One slot per chunk of every row, whether items are row chunks or
+  // tiled chunks of all rows.
+  Value slots = b.createOrFold<arith::SelectOp>(
+      split->enabled, b.createOrFold<arith::MulIOp>(split->rows, split->chunks),
+      arith::ConstantIndexOp::create(b, 0));
   return b.createOrFold<arith::MulIOp>(
-      emitPrepassWorkCount(b, desc, elementType, inputSizes, options), perItem);
+      slots, arith::ConstantIndexOp::create(b, kRowSplitPartials *
+                                                   split->partialLanes));
 }
 
 Value norm::emitReductionCount(ImplicitLocOpBuilder &b,
@@ -989,6 +1007,8 @@ void LoopEmitter::forEachVectorUpTo(
 /// kBlock + n/kBlock terms instead of n, which keeps long rows (65537
 /// elements, BatchNorm over N*H*W) accurate in f32.
 static constexpr int64_t kBlock = 32;
+static_assert(kRowTilePositions == kBlock,
+              "a tile of a tiled split must be one block of the sums");
 
 SmallVector<Value> LoopEmitter::buildBlockedFor(
     Value lb, Value ub, Value step, ValueRange inits,
@@ -1274,10 +1294,15 @@ Value LoopEmitter::itemExceedsCache() {
 /// M <= 2^18 (kMaxOnePassElements), half f32's tolerance, even for a first
 /// element that is the lone outlier; on ordinary data near 1e-13.
 std::pair<Value, Value> LoopEmitter::accumulateOnePass(Value shift) {
+  Value zero = constant(VectorType::get({vl}, wideType), 0.0);
+  return onePassStats(onePassSums(shift, {zero, zero}));
+}
+
+SmallVector<Value> LoopEmitter::onePassSums(Value shift, ValueRange inits) {
   Value shiftVec = toVector(shift);
   Value zero = constant(VectorType::get({vl}, wideType), 0.0);
-  SmallVector<Value> sums = forEachVector(
-      keptIndices, 0, {zero, zero},
+  return forEachVector(
+      keptIndices, 0, inits,
       [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
         Value x = loadInput(buf.input, indices, mask, wideType);
         Value d = arith::SubFOp::create(b, x, shiftVec);
@@ -1285,6 +1310,9 @@ std::pair<Value, Value> LoopEmitter::accumulateOnePass(Value shift) {
           d = arith::SelectOp::create(b, mask, d, zero);
         return SmallVector<Value>{addTerm(accs[0], d), addSquare(accs[1], d)};
       });
+}
+
+std::pair<Value, Value> LoopEmitter::onePassStats(ArrayRef<Value> sums) {
   Value m = splatStat(reductionCount);
   Value sum = reduce(sums[0]);
   Value offset = arith::DivFOp::create(b, sum, m);

@@ -107,11 +107,140 @@ std::pair<Value, Value> LoopEmitter::combineChunks(const RowSplit &split,
   return {offset, squares};
 }
 
+Value LoopEmitter::chunkSlot(const RowSplit &split, Value row, Value chunk) {
+  return arith::AddIOp::create(b, arith::MulIOp::create(b, row, split.chunks),
+                               chunk);
+}
+
+SmallVector<Value> LoopEmitter::forEachRowTile(
+    const RowSplit &split, Value first, Value count, ValueRange inits,
+    function_ref<SmallVector<Value>(int64_t row, ValueRange accs)> body) {
+  int64_t rows = split.tiledRows;
+  size_t perRow = inits.size() / rows;
+  Value tile = indexConstant(kRowTilePositions);
+  Value end = arith::AddIOp::create(b, first, count);
+  SmallVector<Value> results =
+      buildFor(first, end, tile, inits, [&](Value tileStart, ValueRange accs) {
+        Value tileCount = arith::MinUIOp::create(
+            b, arith::SubIOp::create(b, end, tileStart), tile);
+        SmallVector<Value> next;
+        for (int64_t row = 0; row < rows; ++row) {
+          setupItem(indexConstant(row));
+          rangeDim = split.dim;
+          rangeBegin = tileStart;
+          rangeCount = tileCount;
+          llvm::append_range(next, body(row, accs.slice(row * perRow, perRow)));
+        }
+        return next;
+      });
+  clearChunkRange();
+  return results;
+}
+
+void LoopEmitter::emitTiledPrepass(const RowSplit &split, Value begin,
+                                   Value end) {
+  int64_t rows = split.tiledRows;
+  Value rowCount = reductionCount;
+  Type statW = statType(wideType);
+  buildFor(begin, end, indexConstant(1), {}, [&](Value chunk, ValueRange) {
+    // accumulate() averages over the elements it visits: the chunk's.
+    reductionCount = chunkElements(split, chunk);
+    SmallVector<Value> shifts;
+    for (int64_t row = 0; row < rows; ++row) {
+      setupItem(indexConstant(row));
+      shifts.push_back(castFloat(desc.center ? loadFirstElement()
+                                             : constant(statType(accType), 0.0),
+                                 wideType));
+    }
+    setChunkRange(split, chunk);
+    Value first = rangeBegin, count = rangeCount;
+    clearChunkRange();
+    SmallVector<Type> types(2 * rows, statW);
+    SmallVector<Value> partials = buildIf(
+        split.onePassChunks, types,
+        [&]() {
+          Value zero = constant(VectorType::get({vl}, wideType), 0.0);
+          SmallVector<Value> sums = forEachRowTile(
+              split, first, count, SmallVector<Value>(2 * rows, zero),
+              [&](int64_t row, ValueRange accs) {
+                return onePassSums(shifts[row], accs);
+              });
+          SmallVector<Value> stats;
+          for (int64_t row = 0; row < rows; ++row) {
+            auto [offset, squares] =
+                onePassStats(ArrayRef(sums).slice(2 * row, 2));
+            stats.append({offset, squares});
+          }
+          return stats;
+        },
+        [&]() {
+          // Two passes over each row's chunk in cache (very large batches
+          // only, see emitBatchSplit): row by row.
+          SmallVector<Value> stats;
+          for (int64_t row = 0; row < rows; ++row) {
+            setupItem(indexConstant(row));
+            setChunkRange(split, chunk);
+            auto [offset, squares] = accumulateTwoPass(shifts[row]);
+            clearChunkRange();
+            stats.append({offset, squares});
+          }
+          return stats;
+        });
+    for (int64_t row = 0; row < rows; ++row) {
+      Value slot = chunkSlot(split, indexConstant(row), chunk);
+      storeWorkspaceStat(partials[2 * row], buf.workspace,
+                         partialIndex(b, split, slot, 0));
+      storeWorkspaceStat(partials[2 * row + 1], buf.workspace,
+                         partialIndex(b, split, slot, 1));
+    }
+    reductionCount = rowCount;
+    return SmallVector<Value>();
+  });
+  rowDecoded = false;
+}
+
+void LoopEmitter::emitTiledSplitRows(const RowSplit &split, Value begin,
+                                     Value end, Value streaming) {
+  int64_t rows = split.tiledRows;
+  Value last = arith::SubIOp::create(b, split.items, indexConstant(1));
+  buildFor(begin, end, indexConstant(1), {}, [&](Value step, ValueRange) {
+    // Last chunk first: the prepass read the chunks in order, so the last
+    // ones may still be in the (last-level) cache.
+    Value chunk = arith::SubIOp::create(b, last, step);
+    // The item of the first chunk stores the statistics.
+    Value storesStats = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                              chunk, indexConstant(0));
+    SmallVector<ItemStats> stats;
+    for (int64_t row = 0; row < rows; ++row) {
+      setupItem(indexConstant(row));
+      Value x0 =
+          desc.center ? loadFirstElement() : constant(statType(accType), 0.0);
+      auto [offset, squares] = combineChunks(split, indexConstant(row));
+      stats.push_back(finishStats(
+          x0, offset, squares, constant(statType(wideType), 1.0), storesStats));
+    }
+    setChunkRange(split, chunk);
+    Value first = rangeBegin, count = rangeCount;
+    clearChunkRange();
+    withStreamingStores(streaming, [&]() {
+      forEachRowTile(split, first, count, {}, [&](int64_t row, ValueRange) {
+        normalize(stats[row]);
+        return SmallVector<Value>();
+      });
+    });
+    return SmallVector<Value>();
+  });
+}
+
 void LoopEmitter::emitSplitRows(const RowSplit &split, Value begin, Value end,
                                 Value streaming) {
   // No prefetching of the next item and no decoded row: the chunks stream.
   nextKeptIndices.clear();
   rowDecoded = false;
+  if (split.tiledRows) {
+    emitTiledSplitRows(split, begin, end, streaming);
+    return;
+  }
   forEachSplitRow(
       split, begin, end, [&](Value row, Value chunkBegin, Value chunkEnd) {
         Value x0 =
@@ -167,6 +296,10 @@ void LoopEmitter::emitPrepass(const NormBuffers &buffers, Value begin,
                               Value end) {
   bindBuffers(buffers);
   RowSplit split = emitForwardSplit(b, layout, sizes, vl, desc.center);
+  if (split.tiledRows) {
+    emitTiledPrepass(split, begin, end);
+    return;
+  }
   Value rowCount = reductionCount;
   forEachPrepassChunk(split, begin, end, [&](Value item, Value chunk) {
     // accumulate() averages over the elements it visits: the chunk's.

@@ -7,9 +7,12 @@
 // items of at least 65536 elements per statistic are split along the
 // outermost reduced dim (docs/cpu.md, "Large batches split"): a prepass
 // writes each chunk's per-channel mean offset and sum of squares, the main
-// step combines a channel group's chunks once per call and normalizes one
-// chunk per item. Chunks hold 32768 elements per item: 2048 positions of a
-// 16-lane vector of channels here.
+// step combines a channel group's chunks and normalizes one chunk per
+// item. Chunks hold 32768 elements per item: 2048 positions of a 16-lane
+// vector of channels here. Channels-last, the rows (vectors of channels)
+// share every position: 40 channels are 3 rows here, and a work item is a
+// chunk of every row, visited a tile of 32 positions at a time and every
+// row within a tile, so that a position's channels are read together.
 
 // CHECK-LABEL: module attributes {normc.kernels = [{
 // CHECK-SAME: name = "bn_nhwc"
@@ -21,54 +24,75 @@
 // CHECK-SAME: %[[X:[a-z0-9_]+]]: memref<?x40xf32>, %[[RM:[a-z0-9_]+]]: memref<40xf32>, %[[RV:[a-z0-9_]+]]: memref<40xf32>, %[[Y:[a-z0-9_]+]]: memref<?x40xf32>, %[[MEAN:[a-z0-9_]+]]: memref<40xf32>, %[[RSTD:[a-z0-9_]+]]: memref<40xf32>, %[[RMO:[a-z0-9_]+]]: memref<40xf32>, %[[RVO:[a-z0-9_]+]]: memref<40xf32>, %[[WS:[a-z0-9_]+]]: memref<?xf64>, %[[BEGIN:[a-z0-9_]+]]: index, %[[END:[a-z0-9_]+]]: index)
 // CHECK-DAG: %[[CHUNK:.*]] = arith.constant 2048 : index
 // CHECK-DAG: %[[MIN:.*]] = arith.constant 65536 : index
-// Three items of 16 channels (fewer than 8, known): the batch size decides.
+// Three rows of 16 channels (fewer than 8, known): the batch size decides.
 // CHECK-DAG: %[[N:.*]] = memref.dim %[[X]], %c0 : memref<?x40xf32>
 // CHECK:     %[[LARGE:.*]] = arith.cmpi uge, %[[N]], %[[MIN]] : index
 // CHECK:     %[[CHUNKS:.*]] = arith.ceildivui %[[N]], %[[CHUNK]] : index
 // CHECK:     scf.if %[[LARGE]] {
-// CHECK:       %[[FIRSTITEM:.*]] = arith.divui %[[BEGIN]], %[[CHUNKS]] : index
-// CHECK:       scf.for %[[GROUP:.*]] = %[[FIRSTITEM]] to
-// Per channel: the offsets first (one vector of partials per chunk), then
-// the squares about the combined offset.
+// The last chunk first: the prepass has just read it.
+// CHECK:       %[[LAST:.*]] = arith.subi %[[CHUNKS]], %c1 : index
+// CHECK:       scf.for %[[STEP:.*]] = %[[BEGIN]] to %[[END]] step %c1 {
+// CHECK:         %[[C:.*]] = arith.subi %[[LAST]], %[[STEP]] : index
+// Only the item of the first chunk stores the statistics and the running
+// statistics.
+// CHECK:         %[[FIRST:.*]] = arith.cmpi eq, %[[C]], %c0 : index
+// Per row: the offsets first (one vector of partials per chunk), then the
+// squares about the combined offset.
 // CHECK:         %[[SUM:.*]] = scf.for %{{.*}} = %c0 to %[[CHUNKS]] {{.*}} -> (vector<16xf64>) {
 // CHECK:           vector.load %[[WS]][%{{.*}}] : memref<?xf64>, vector<16xf64>
 // CHECK:           math.fma {{.*}} : vector<16xf64>
 // CHECK:         %[[OFFSET:.*]] = arith.divf %[[SUM]]
 // CHECK:         scf.for %{{.*}} = %c0 to %[[CHUNKS]] {{.*}} -> (vector<16xf64>) {
 // CHECK:           arith.subf %{{.*}}, %[[OFFSET]] : vector<16xf64>
-// Only the item of the group's first chunk stores the statistics and the
-// running statistics.
-// CHECK:         %[[FIRST:.*]] = arith.cmpi eq, %[[CHUNKBEGIN:.*]], %c0 : index
 // CHECK:         scf.if %[[FIRST]] {
-// CHECK:           vector.maskedstore %[[MEAN]]
-// CHECK:           vector.maskedstore %[[RSTD]]
-// CHECK:           vector.maskedstore %[[RMO]]
-// CHECK:           vector.maskedstore %[[RVO]]
+// CHECK:           vector.store %{{.*}}, %[[MEAN]][%c0]
+// CHECK:           vector.store %{{.*}}, %[[RSTD]][%c0]
+// CHECK:           vector.store %{{.*}}, %[[RMO]][%c0]
+// CHECK:           vector.store %{{.*}}, %[[RVO]][%c0]
 // CHECK:         }
-// CHECK:         scf.for %[[C:.*]] = %[[CHUNKBEGIN]] to %{{.*}} step %c1 {
-// CHECK:           %[[START:.*]] = arith.muli %[[C]], %[[CHUNK]] : index
-// CHECK:           scf.for %[[P:.*]] = %[[START]] to %{{.*}} step %c1 {
-// CHECK:             vector.maskedstore %[[Y]][%[[P]], %{{.*}}]
+// CHECK:         scf.if %[[FIRST]] {
+// CHECK:           vector.store %{{.*}}, %[[MEAN]][%c16]
+// The third row holds channels 32-39: masked.
+// CHECK:         scf.if %[[FIRST]] {
+// CHECK:           vector.maskedstore %[[MEAN]][%c32]
+// Then the chunk's tiles, every row in each.
+// CHECK:         %[[START:.*]] = arith.muli %[[C]], %[[CHUNK]] : index
+// CHECK:         scf.for %[[T:.*]] = %[[START]] to %{{.*}} step %c32 {
+// CHECK:           scf.for %[[P:.*]] = %[[T]] to %{{.*}} step %c1 {
+// CHECK:             vector.store %{{.*}}, %[[Y]][%[[P]], %c0]
+// CHECK:           scf.for %[[P:.*]] = %[[T]] to %{{.*}} step %c1 {
+// CHECK:             vector.store %{{.*}}, %[[Y]][%[[P]], %c16]
+// CHECK:           scf.for %[[P:.*]] = %[[T]] to %{{.*}} step %c1 {
+// CHECK:             vector.maskedstore %[[Y]][%[[P]], %c32]
 // CHECK:     } else {
 // CHECK:       scf.for %{{.*}} = %[[BEGIN]] to %[[END]] step %c1 {
 
-// The prepass: one item per chunk of 2048 positions, two partial vectors
-// of 16 f64 each, over the chunk's positions only, shifted by the group's
-// first row (position 0) for every chunk.
+// The prepass: one item per chunk of 2048 positions. Each row sums two
+// partial vectors of 16 f64 over the chunk's positions only, shifted by
+// its first position (position 0) for every chunk, carried across the
+// tiles, and stores them at its slot (row * chunks + chunk, 32 f64 each).
 // CHECK-LABEL: func.func private @__normc_bn_nhwc_prepassbody
 // CHECK-SAME: %[[PX:[a-z0-9_]+]]: memref<?x40xf32>, {{.*}}, %[[PWS:[a-z0-9_]+]]: memref<?xf64>, %[[PBEGIN:[a-z0-9_]+]]: index, %[[PEND:[a-z0-9_]+]]: index)
-// CHECK:     scf.for %[[ITEM:.*]] = %[[PBEGIN]] to %[[PEND]] step %c1 {
-// CHECK:       %[[PCHUNK:.*]] = arith.remui %[[ITEM]], %{{.*}} : index
-// CHECK:       %[[PSTART:.*]] = arith.muli %[[PCHUNK]], %c2048 : index
-// CHECK:       vector.maskedload %[[PX]][%c0,
-// CHECK:       scf.for %{{.*}} = %[[PSTART]] to %{{.*}} step %c32
-// CHECK:       %[[AT:.*]] = arith.muli %[[ITEM]], %c32 : index
+// CHECK:     %[[PCHUNKS:.*]] = arith.ceildivui %{{.*}}, %c2048 : index
+// CHECK:     scf.for %[[PC:.*]] = %[[PBEGIN]] to %[[PEND]] step %c1 {
+// CHECK:       %[[PSTART:.*]] = arith.muli %[[PC]], %c2048 : index
+// CHECK:       vector.load %[[PX]][%c0, %c0]
+// CHECK:       vector.load %[[PX]][%c0, %c16]
+// CHECK:       vector.maskedload %[[PX]][%c0, %c32]
+// CHECK:       scf.for %{{.*}} = %[[PSTART]] to %{{.*}} step %c32 iter_args({{.*}}) -> (vector<16xf64>, vector<16xf64>, vector<16xf64>, vector<16xf64>, vector<16xf64>, vector<16xf64>) {
+// CHECK:       %[[AT:.*]] = arith.muli %[[PC]], %c32 : index
 // CHECK:       vector.store %{{.*}}, %[[PWS]][%[[AT]]] : memref<?xf64>, vector<16xf64>
 // CHECK:       vector.store %{{.*}}, %[[PWS]][%{{.*}}] : memref<?xf64>, vector<16xf64>
+// CHECK:       %[[SLOT1:.*]] = arith.addi %[[PCHUNKS]], %[[PC]] : index
+// CHECK:       %[[AT1:.*]] = arith.muli %[[SLOT1]], %c32 : index
+// CHECK:       vector.store %{{.*}}, %[[PWS]][%[[AT1]]] : memref<?xf64>, vector<16xf64>
 
-// The workspace: 2 x 16 f64 per prepass item.
+// The workspace: 2 x 16 f64 per row and chunk.
 // CHECK-LABEL: func.func private @__normc_bn_nhwc_wscount
-// CHECK:     arith.muli %{{.*}}, %c32 : index
+// CHECK:     %[[WCHUNKS:.*]] = arith.ceildivui %{{.*}}, %c2048 : index
+// CHECK:     %[[SLOTS:.*]] = arith.muli %[[WCHUNKS]], %c3 : index
+// CHECK:     %[[USED:.*]] = arith.select %{{.*}}, %[[SLOTS]], %c0 : index
+// CHECK:     arith.muli %[[USED]], %c32 : index
 // OFF-NOT: __normc_bn_nhwc_prepassbody
 func.func @bn_nhwc(%x: tensor<?x40xf32>, %rm: tensor<40xf32>, %rv: tensor<40xf32>)
     -> (tensor<?x40xf32>, tensor<40xf32>, tensor<40xf32>, tensor<40xf32>, tensor<40xf32>) {
@@ -163,20 +187,21 @@ func.func @bn_train(%x: tensor<?x40xf32>, %w: tensor<40xf32>, %b: tensor<40xf32>
 // -----
 
 // Known sizes decide the rule at compile time: 32x56x56 positions of 64
-// channels (4 items) always split, with no per-call choice: 49 chunks per
-// item, 196 items in each step, 196 x 2 x 16 f64 of workspace.
+// channels (4 rows) always split, with no per-call choice: 49 chunks per
+// row, 49 items (chunks of every row) in each step, 196 x 2 x 16 f64 of
+// workspace.
 
 // CHECK-LABEL: func.func private @__normc_bn_static_body
 // CHECK-NOT:   scf.if %{{.*}} {
 // CHECK:       scf.for %{{.*}} = %c0 to %c49 step %c1 iter_args
 // CHECK-LABEL: func.func private @__normc_bn_static_prepasscount
-// CHECK:       %[[N:.*]] = arith.constant 196 : i64
+// CHECK:       %[[N:.*]] = arith.constant 49 : i64
 // CHECK:       return %[[N]]
 // CHECK-LABEL: func.func private @__normc_bn_static_wscount
 // CHECK:       %[[W:.*]] = arith.constant 6272 : i64
 // CHECK:       return %[[W]]
 // CHECK-LABEL: func.func private @__normc_bn_static_workcount
-// CHECK:       %[[I:.*]] = arith.constant 196 : i64
+// CHECK:       %[[I:.*]] = arith.constant 49 : i64
 // CHECK:       return %[[I]]
 func.func @bn_static(%x: tensor<100352x64xf32>, %w: tensor<64xf32>, %b: tensor<64xf32>) -> tensor<100352x64xf32> {
   %y, %mean, %rstd = norm.batch_norm %x weight(%w) bias(%b) {training, channel_dim = 1 : i64} : (tensor<100352x64xf32>, tensor<64xf32>, tensor<64xf32>) -> (tensor<100352x64xf32>, tensor<64xf32>, tensor<64xf32>)
