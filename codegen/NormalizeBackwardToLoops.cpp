@@ -30,7 +30,8 @@
 // split further: a prepass sums pass A per chunk of a row or batch, and
 // each main item combines its row's sums before pass B on its chunk: a
 // column chunk of every row in row order, or one chunk of a batch
-// (emitSplitRows).
+// (emitSplitRows; channels-last, one chunk of every lane row, visited in
+// tiles of positions: emitTiledPassA/B).
 //
 //===----------------------------------------------------------------------===//
 
@@ -924,8 +925,7 @@ void BackwardEmitter::emitTiledPassA(const RowSplit &split, Value begin,
           return accumulatePassA(contexts[row], accs);
         });
     for (int64_t row = 0; row < rows; ++row) {
-      Value slot = arith::AddIOp::create(
-          b, arith::MulIOp::create(b, indexConstant(row), split.chunks), chunk);
+      Value slot = chunkSlot(split, indexConstant(row), chunk);
       for (int64_t which = 0; which < kPassASums; ++which)
         storeWorkspaceStat(sums[row * kPassASums + which], workspace,
                            sumIndex(split, slot, which));

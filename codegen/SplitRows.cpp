@@ -18,6 +18,10 @@
 // adds non-negative terms only: no cancellation. The chunk order is fixed,
 // so results do not depend on how the items are spread over threads.
 //
+// A channels-last batch of several lane rows (RowSplit::tiledRows) runs a
+// chunk of every row per item, a tile of positions at a time with every
+// row within a tile (forEachRowTile), so that each position is read whole.
+//
 //===----------------------------------------------------------------------===//
 
 #include "codegen/LoopEmitter.h"
