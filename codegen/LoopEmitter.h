@@ -345,6 +345,11 @@ protected:
   SmallVector<Value> forEachRowTile(
       const RowSplit &split, Value first, Value count, ValueRange inits,
       function_ref<SmallVector<Value>(int64_t row, ValueRange accs)> body);
+  /// `body` for each chunk of items [begin, end) of a tiled split's main
+  /// step, the last chunk first: the prepass read the chunks in order, so
+  /// the last ones may still be in the (last-level) cache.
+  void forEachChunkLastFirst(const RowSplit &split, Value begin, Value end,
+                             function_ref<void(Value chunk)> body);
   /// The workspace slot (row * chunks + chunk) of a row's chunk.
   Value chunkSlot(const RowSplit &split, Value row, Value chunk);
   /// The one-pass shifted sums of accumulateOnePass over the current item

@@ -937,11 +937,7 @@ void BackwardEmitter::emitTiledPassA(const RowSplit &split, Value begin,
 void BackwardEmitter::emitTiledPassB(const RowSplit &split, Value perChunk,
                                      Value begin, Value end) {
   int64_t rows = split.tiledRows;
-  Value last = arith::SubIOp::create(b, split.items, indexConstant(1));
-  buildFor(begin, end, indexConstant(1), {}, [&](Value step, ValueRange) {
-    // Last chunk first: the prepass read the chunks in order, so the last
-    // ones may still be in the (last-level) cache.
-    Value chunk = arith::SubIOp::create(b, last, step);
+  forEachChunkLastFirst(split, begin, end, [&](Value chunk) {
     chunkBase = arith::MulIOp::create(b, chunk, perChunk);
     clearSlice();
     SmallVector<ItemContext> contexts;
@@ -968,7 +964,6 @@ void BackwardEmitter::emitTiledPassB(const RowSplit &split, Value perChunk,
         addItemPartials(ArrayRef(partials).slice(row * perRow, perRow));
       }
     });
-    return SmallVector<Value>();
   });
 }
 

@@ -203,14 +203,20 @@ void LoopEmitter::emitTiledPrepass(const RowSplit &split, Value begin,
   rowDecoded = false;
 }
 
+void LoopEmitter::forEachChunkLastFirst(const RowSplit &split, Value begin,
+                                        Value end,
+                                        function_ref<void(Value chunk)> body) {
+  Value last = arith::SubIOp::create(b, split.items, indexConstant(1));
+  buildFor(begin, end, indexConstant(1), {}, [&](Value step, ValueRange) {
+    body(arith::SubIOp::create(b, last, step));
+    return SmallVector<Value>();
+  });
+}
+
 void LoopEmitter::emitTiledSplitRows(const RowSplit &split, Value begin,
                                      Value end, Value streaming) {
   int64_t rows = split.tiledRows;
-  Value last = arith::SubIOp::create(b, split.items, indexConstant(1));
-  buildFor(begin, end, indexConstant(1), {}, [&](Value step, ValueRange) {
-    // Last chunk first: the prepass read the chunks in order, so the last
-    // ones may still be in the (last-level) cache.
-    Value chunk = arith::SubIOp::create(b, last, step);
+  forEachChunkLastFirst(split, begin, end, [&](Value chunk) {
     // The item of the first chunk stores the statistics.
     Value storesStats = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
                                               chunk, indexConstant(0));
@@ -232,7 +238,6 @@ void LoopEmitter::emitTiledSplitRows(const RowSplit &split, Value begin,
         return SmallVector<Value>();
       });
     });
-    return SmallVector<Value>();
   });
 }
 
