@@ -59,7 +59,8 @@ struct RowSplit {
   /// Lane mode with this many rows (> 1, static) per position: each work
   /// item is one chunk of every row, visited a tile of positions at a time
   /// and every row within a tile, so that a position's lines are read
-  /// together (the backward of a split batch); 0 when rows are items.
+  /// together (a split batch, forward and backward); 0 when rows are
+  /// items.
   int64_t tiledRows = 0;
 };
 
@@ -73,6 +74,11 @@ constexpr int64_t kRowTilePositions = 32;
 /// minus the row's first element, and its sum of squared deviations from
 /// its own mean.
 constexpr int64_t kRowSplitPartials = 2;
+
+/// Workspace slots of a split's per-chunk partials: one per chunk of every
+/// row (rows * chunks, row-major; see LoopEmitter::chunkSlot), whether the
+/// work items are row chunks or tiled chunks of every row.
+Value splitSlotCount(ImplicitLocOpBuilder &b, const RowSplit &split);
 
 /// The split of `layout` (row mode, one reduced dim) for canonical `sizes`:
 /// rows of at least kRowSplitMinElements when there are fewer than

@@ -122,12 +122,6 @@ static Value splitMainItems(const RowSplit &split) {
   return split.batch ? split.items : split.chunks;
 }
 
-/// Slots of pass A's sums in the workspace: one per chunk of every row
-/// (row-major), whether items are row chunks or tiled chunks of all rows.
-static Value splitSumSlots(ImplicitLocOpBuilder &b, const RowSplit &split) {
-  return b.createOrFold<arith::MulIOp>(split.rows, split.chunks);
-}
-
 /// The split of a backward kernel: a large batch, or long rows. Rows are
 /// split where there are few of them (emitRowSplit: the threads need the
 /// chunks; its two passes read a long row twice in any case, so unlike the
@@ -247,7 +241,7 @@ Value norm::emitBackwardWorkspaceSize(ImplicitLocOpBuilder &b,
   if (!split)
     return partials;
   Value slots =
-      b.createOrFold<arith::SelectOp>(split->enabled, splitSumSlots(b, *split),
+      b.createOrFold<arith::SelectOp>(split->enabled, splitSlotCount(b, *split),
                                       arith::ConstantIndexOp::create(b, 0));
   return b.createOrFold<arith::AddIOp>(
       partials, b.createOrFold<arith::MulIOp>(

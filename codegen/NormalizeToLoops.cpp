@@ -467,6 +467,11 @@ RowSplit norm::detail::emitBatchSplit(ImplicitLocOpBuilder &b,
   return split;
 }
 
+Value norm::detail::splitSlotCount(ImplicitLocOpBuilder &b,
+                                   const RowSplit &split) {
+  return b.createOrFold<arith::MulIOp>(split.rows, split.chunks);
+}
+
 RowSplit norm::detail::emitForwardSplit(ImplicitLocOpBuilder &b,
                                         const CanonicalLayout &layout,
                                         ArrayRef<Value> sizes, int64_t lanes,
@@ -526,11 +531,9 @@ Value norm::emitRowSplitWorkspaceSize(ImplicitLocOpBuilder &b,
       getRowSplit(b, desc, elementType, inputSizes, options);
   if (!split)
     return arith::ConstantIndexOp::create(b, 0);
-  // One slot per chunk of every row, whether items are row chunks or
-  // tiled chunks of all rows.
-  Value slots = b.createOrFold<arith::SelectOp>(
-      split->enabled, b.createOrFold<arith::MulIOp>(split->rows, split->chunks),
-      arith::ConstantIndexOp::create(b, 0));
+  Value slots =
+      b.createOrFold<arith::SelectOp>(split->enabled, splitSlotCount(b, *split),
+                                      arith::ConstantIndexOp::create(b, 0));
   return b.createOrFold<arith::MulIOp>(
       slots, arith::ConstantIndexOp::create(b, kRowSplitPartials *
                                                    split->partialLanes));
