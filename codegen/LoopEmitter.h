@@ -202,7 +202,9 @@ protected:
                   Type target = Type());
   /// A vector store of `value`, masked where `mask` is set.
   void storeVector(Value value, Value memref, ValueRange indices, Value mask);
-  Value loadGamma(Value memref, ArrayRef<Value> inputIndices, Value mask);
+  /// gamma (or beta) at the input indices, in `target` (default: accType).
+  Value loadGamma(Value memref, ArrayRef<Value> inputIndices, Value mask,
+                  Type target = Type());
   /// 16-bit gamma (or beta) that varies along the rows, decoded to f32 once
   /// per call into a stack buffer that loadGamma then reads, instead of
   /// once per row; other buffers are returned as they are.
@@ -262,19 +264,26 @@ protected:
   /// A loop whose iterations accumulate into fresh partial sums per block
   /// of steps, added to `inits` after each block. The partial sums have the
   /// element type `partial` (default: that of the totals) and are widened
-  /// when added.
+  /// when added. The last `maxima` of `inits` are running maxima of
+  /// non-negative terms instead (runningMax): each block's start from zero,
+  /// in their own type, and are combined with the totals by runningMax.
   SmallVector<Value>
   buildBlockedFor(Value lb, Value ub, Value step, ValueRange inits,
                   function_ref<SmallVector<Value>(Value, ValueRange)> body,
-                  Type partial = Type());
+                  Type partial = Type(), unsigned maxima = 0);
+  /// The larger of `acc` and `term`, lane by lane, as one x86 max: where
+  /// either is NaN the result is `term`, so a running maximum may drop a
+  /// NaN (its users learn of NaNs from sums of the same data).
+  Value runningMax(Value acc, Value term);
   using VectorBody = function_ref<SmallVector<Value>(
       ArrayRef<Value> indices, Value mask, ValueRange accs)>;
   /// `accs` are the totals; bodies inside a blocked loop see partial sums
   /// of element type `partial` instead (see buildBlockedFor), others the
-  /// totals themselves: bodies add with addTerm/addSquare.
+  /// totals themselves: bodies add with addTerm/addSquare. The last
+  /// `maxima` of `accs` are running maxima (see buildBlockedFor).
   SmallVector<Value> forEachVector(SmallVector<Value> indices, size_t dim,
                                    ValueRange accs, VectorBody body,
-                                   Type partial = Type());
+                                   Type partial = Type(), unsigned maxima = 0);
   /// acc + term and acc + term^2 (fused), with `term` rounded to acc's type
   /// first when it is wider, widened when narrower.
   Value addTerm(Value acc, Value term);

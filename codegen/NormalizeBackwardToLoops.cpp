@@ -19,7 +19,9 @@
 //              = rstd * g                                 (given statistics)
 //           partial dgamma += dy * (xhat - c), partial dbeta += dy
 //
-// Everything is computed in f64 and rounded once on store. Work items are
+// Everything is computed in f64 and rounded once on store, except the dx of
+// a 16-bit row whose f32 evaluation has a small enough error bound (pass A
+// also takes the maxima that bound it: f32DxCondition). Work items are
 // chunks of statistics (16 statistics or 2^18 elements or more each,
 // kMaxBackwardChunks at most, fixed by the sizes); each owns a slice of the
 // workspace for its dgamma/dbeta partial sums, and the finalize step adds
@@ -44,6 +46,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "llvm/Support/SaveAndRestore.h"
 
 using namespace mlir;
 using namespace mlir::norm;
@@ -284,29 +287,46 @@ private:
   ItemContext loadItemContext();
   Value centeredOf(const ItemContext &ctx, ArrayRef<Value> indices, Value mask);
   Value gOf(const ItemContext &ctx, Value dyVec, ArrayRef<Value> indices,
-            Value mask);
+            Value mask, Type target = Type());
   bool sumsScaledAfter() const;
   /// Pass A: sum(g), sum(g * xhat'), sum(xhat'), sum(xhat'^2) over the
-  /// item (or chunk), xhat' unscaled by rstd' where sumsScaledAfter().
-  SmallVector<Value> sumPassA(const ItemContext &ctx);
+  /// item (or chunk), xhat' unscaled by rstd' where sumsScaledAfter(); with
+  /// `ranges`, then max |g| and max |x - mean'| (see f32DxCondition).
+  SmallVector<Value> sumPassA(const ItemContext &ctx, bool ranges = false);
   /// Pass A's per-lane accumulators, added to `inits` (lane mode, or row
-  /// mode's halves: see sumPassA), before the reduction to statistics.
-  SmallVector<Value> accumulatePassA(const ItemContext &ctx, ValueRange inits);
+  /// mode's halves: see sumPassA), before the reduction to statistics;
+  /// with `ranges`, two running maxima (maximumLanes f32 lanes) follow.
+  SmallVector<Value> accumulatePassA(const ItemContext &ctx, ValueRange inits,
+                                     bool ranges = false);
   Factors factorsFromSums(const ItemContext &ctx, ArrayRef<Value> sums);
   Factors givenFactors(const ItemContext &ctx);
-  /// The per-item factors of pass B as vectors over the lanes of the data.
-  struct PassBVectors {
+  /// The per-item factors of pass B, folded so that each element costs few
+  /// operations (passBFactors): per statistic, or spread over the lanes of
+  /// the data (spread).
+  struct PassBFactors {
     Value rstdExact, negRstdMg, xhatScale, negC, negKMgx;
   };
-  PassBVectors passBVectors(const ItemContext &ctx, const Factors &f);
-  /// Pass B: dx and the dgamma/dbeta partials.
-  void passB(const ItemContext &ctx, const Factors &f);
+  PassBFactors passBFactors(const ItemContext &ctx, const Factors &f);
+  PassBFactors spread(const PassBFactors &s, Type element);
+  /// Whether this kernel's pass B may compute dx in f32 (see
+  /// f32DxCondition): row mode, 16-bit data, statistics from the forward,
+  /// and dx wanted.
+  bool mayComputeDxInF32() const;
+  /// Whether the current item's dx may be computed in f32: the rounding
+  /// error bound of that evaluation is at most kF32DxErrorBound.
+  Value f32DxCondition(const PassBFactors &s, Value maxAbsG,
+                       Value maxAbsDeviation);
+  /// Pass B: dx and the dgamma/dbeta partials; dx in f32 where `f32Dx` (an
+  /// i1, null for never) holds.
+  void passB(const ItemContext &ctx, const Factors &f, Value f32Dx = Value());
   /// Pass B's loop over the item (or chunk, or tile): writes dx, and
   /// returns the item's dgamma/dbeta partials added to `inits` where they
   /// are summed in the item (itemPartialSlots), else adds them to the
-  /// workspace vector by vector and returns nothing.
-  SmallVector<Value> passBLoop(const ItemContext &ctx, const PassBVectors &v,
-                               ValueRange inits);
+  /// workspace vector by vector and returns nothing. `v` are the factors
+  /// spread in f64; with `dxF32` (spread in f32), dx is computed in f32.
+  SmallVector<Value> passBLoop(const ItemContext &ctx, const PassBFactors &v,
+                               ValueRange inits,
+                               const PassBFactors *dxF32 = nullptr);
   /// The partials that pass B sums in the item (see partialsConstantInItem).
   SmallVector<int64_t> itemPartialSlots() const;
   /// Adds the item's summed partials (passBLoop) to the workspace.
@@ -353,6 +373,7 @@ private:
   bool wantDx = false;
   SmallVector<Value> gammaSizes; // canonical sizes of the affine dims
   bool mayProcessSplitRows;      // canSplitBackwardRows
+  bool dxInF32Eligible = false;  // mayComputeDxInF32
 };
 
 void BackwardEmitter::setup(const NormBackwardBuffers &buffers) {
@@ -484,12 +505,15 @@ Value BackwardEmitter::centeredOf(const ItemContext &ctx,
 }
 
 Value BackwardEmitter::gOf(const ItemContext &ctx, Value dyVec,
-                           ArrayRef<Value> indices, Value mask) {
+                           ArrayRef<Value> indices, Value mask, Type target) {
   if (!buf.gamma)
     return dyVec;
-  return arith::MulFOp::create(
-      b, dyVec,
-      ctx.itemGamma ? ctx.itemGamma : loadGamma(buf.gamma, indices, mask));
+  // An item's gamma was read in its storage type (f32 or 16-bit) and
+  // widened: narrowing it back is exact.
+  Value gamma = ctx.itemGamma ? (target ? castFloat(ctx.itemGamma, target)
+                                        : ctx.itemGamma)
+                              : loadGamma(buf.gamma, indices, mask, target);
+  return arith::MulFOp::create(b, dyVec, gamma);
 }
 
 bool BackwardEmitter::sumsScaledAfter() const {
@@ -505,20 +529,34 @@ static bool halvesPassA(bool lane, int64_t vl) {
   return !lane && vl % 2 == 0 && vl >= 8;
 }
 
-SmallVector<Value> BackwardEmitter::sumPassA(const ItemContext &ctx) {
+/// Lanes of pass A's running maxima (f32): one register, as vl / 2 f64
+/// lanes are.
+static int64_t maximumLanes(int64_t vl) { return vl / 2; }
+
+SmallVector<Value> BackwardEmitter::sumPassA(const ItemContext &ctx,
+                                             bool ranges) {
   VectorType sumType =
       halvesPassA(lane, vl)
           ? VectorType::get({vl / 2}, accVector.getElementType())
           : accVector;
   Value zero = constant(sumType, 0.0);
+  SmallVector<Value> inits = {zero, zero, zero, zero};
+  if (ranges)
+    inits.append(
+        2, constant(VectorType::get({maximumLanes(vl)}, b.getF32Type()), 0.0));
   SmallVector<Value> reduced;
-  for (Value sum : accumulatePassA(ctx, {zero, zero, zero, zero}))
-    reduced.push_back(reduce(sum));
+  for (auto [i, acc] : llvm::enumerate(accumulatePassA(ctx, inits, ranges)))
+    reduced.push_back(
+        i < kPassASums ? reduce(acc)
+                       : castFloat(vector::ReductionOp::create(
+                                       b, vector::CombiningKind::MAXIMUMF, acc),
+                                   wideType));
   return reduced;
 }
 
 SmallVector<Value> BackwardEmitter::accumulatePassA(const ItemContext &ctx,
-                                                    ValueRange inits) {
+                                                    ValueRange inits,
+                                                    bool ranges) {
   bool scaleAfter = sumsScaledAfter();
   // Row mode adds each vector's two halves into accumulators of half its
   // lanes: four sums of vl f64 lanes would take every AVX2 register (16), and
@@ -544,25 +582,64 @@ SmallVector<Value> BackwardEmitter::accumulatePassA(const ItemContext &ctx,
         b, half(lhs, 1), half(rhs, 1),
         math::FmaOp::create(b, half(lhs, 0), half(rhs, 0), acc));
   };
+  // The maxima fold each vector into one register.
+  Type f32 = b.getF32Type();
+  int64_t lanes = maximumLanes(vl);
+  auto foldMax = [&](Value acc, Value v) {
+    for (int64_t at = 0; at < vl; at += lanes)
+      acc =
+          runningMax(acc, vector::ExtractStridedSliceOp::create(
+                              b, v, ArrayRef<int64_t>{at},
+                              ArrayRef<int64_t>{lanes}, ArrayRef<int64_t>{1}));
+    return acc;
+  };
+  Value mean32 = ranges ? toVector(castFloat(ctx.mean, f32)) : Value();
   return forEachVector(
       keptIndices, 0, inits,
       [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
         prefetchAhead(buf.input, indices, mask);
         prefetchAhead(dy, indices, mask);
-        Value centered = centeredOf(ctx, indices, mask);
+        if (!ranges) {
+          Value centered = centeredOf(ctx, indices, mask);
+          Value xhat = zeroMasked(scaleAfter ? centered
+                                             : (Value)arith::MulFOp::create(
+                                                   b, centered, ctx.rstdVec),
+                                  mask);
+          Value g = gOf(ctx, loadInput(dy, indices, mask), indices, mask);
+          SmallVector<Value> next(accs);
+          next[0] = add(accs[0], g);
+          next[1] = fma(g, xhat, accs[1]);
+          if (desc.center)
+            next[2] = add(accs[2], xhat);
+          next[3] = fma(xhat, xhat, accs[3]);
+          return next;
+        }
+        // 16-bit data (mayComputeDxInF32; sums scaled after, so xhat' is
+        // x - mean' here): x and dy read in f32, and g formed in f32, where
+        // it is exact (two 8- or 11-bit significands), then widened: the
+        // sums are those of the f64 evaluation.
+        Value x32 = loadInput(buf.input, indices, mask, f32);
+        Value g32 =
+            gOf(ctx, loadInput(dy, indices, mask, f32), indices, mask, f32);
         Value xhat = zeroMasked(
-            scaleAfter ? centered
-                       : (Value)arith::MulFOp::create(b, centered, ctx.rstdVec),
+            arith::SubFOp::create(b, castFloat(x32, accType), ctx.meanVec),
             mask);
-        Value g = gOf(ctx, loadInput(dy, indices, mask), indices, mask);
+        Value g = castFloat(g32, accType);
         SmallVector<Value> next(accs);
         next[0] = add(accs[0], g);
         next[1] = fma(g, xhat, accs[1]);
         if (desc.center)
           next[2] = add(accs[2], xhat);
         next[3] = fma(xhat, xhat, accs[3]);
+        // Masked-off lanes read 0: g is 0 there, x - mean' is not.
+        next[4] = foldMax(accs[4], math::AbsFOp::create(b, g32));
+        next[5] = foldMax(
+            accs[5], zeroMasked(math::AbsFOp::create(
+                                    b, arith::SubFOp::create(b, x32, mean32)),
+                                mask));
         return next;
-      });
+      },
+      Type(), ranges ? 2 : 0);
 }
 
 BackwardEmitter::Factors
@@ -637,22 +714,76 @@ BackwardEmitter::factorsFromSums(const ItemContext &ctx, ArrayRef<Value> sums) {
   return f;
 }
 
-BackwardEmitter::PassBVectors
-BackwardEmitter::passBVectors(const ItemContext &ctx, const Factors &f) {
-  // The per-item factors folded so that each element costs few f64
-  // operations:
+BackwardEmitter::PassBFactors
+BackwardEmitter::passBFactors(const ItemContext &ctx, const Factors &f) {
   //   xhat = (x - mean') * (rstd' * ratio) - c * ratio
   //   dx   = rstd * (g - mg) - (k * mgx) * xhat
-  PassBVectors v;
-  v.rstdExact = toVector(f.rstdExact);
-  v.negRstdMg = toVector(
-      arith::NegFOp::create(b, arith::MulFOp::create(b, f.rstdExact, f.mg)));
-  v.xhatScale = toVector(arith::MulFOp::create(b, ctx.rstdOverScale, f.ratio));
-  v.negC = toVector(
-      arith::NegFOp::create(b, arith::MulFOp::create(b, f.c, f.ratio)));
-  v.negKMgx =
-      toVector(arith::NegFOp::create(b, arith::MulFOp::create(b, f.k, f.mgx)));
-  return v;
+  PassBFactors s;
+  s.rstdExact = f.rstdExact;
+  s.negRstdMg =
+      arith::NegFOp::create(b, arith::MulFOp::create(b, f.rstdExact, f.mg));
+  s.xhatScale = arith::MulFOp::create(b, ctx.rstdOverScale, f.ratio);
+  s.negC = arith::NegFOp::create(b, arith::MulFOp::create(b, f.c, f.ratio));
+  s.negKMgx = arith::NegFOp::create(b, arith::MulFOp::create(b, f.k, f.mgx));
+  return s;
+}
+
+BackwardEmitter::PassBFactors BackwardEmitter::spread(const PassBFactors &s,
+                                                      Type element) {
+  auto one = [&](Value factor) { return toVector(castFloat(factor, element)); };
+  return {one(s.rstdExact), one(s.negRstdMg), one(s.xhatScale), one(s.negC),
+          one(s.negKMgx)};
+}
+
+bool BackwardEmitter::mayComputeDxInF32() const {
+  // 16-bit data only: there pass B is compute-bound in f64 (conversions on
+  // top of the arithmetic); f32 data converts as it loads, and measured no
+  // faster with an f32 dx.
+  return !lane && (elementType.isBF16() || elementType.isF16()) &&
+         !desc.givenStats && wantDx && vl % 2 == 0;
+}
+
+/// The largest error f32DxCondition admits in dx before its rounding to the
+/// output type: 2^-18, about 0.4 of f32's atol (1e-5; numerics.md).
+static constexpr double kF32DxErrorBound = 0x1p-18;
+
+Value BackwardEmitter::f32DxCondition(const PassBFactors &s, Value maxAbsG,
+                                      Value maxAbsDeviation) {
+  // In f32 (u = 2^-24), with G >= |g| and D >= |x - mean'|:
+  //   d    = x - mean'                     error u|d|
+  //   xhat = fma(d, xhatScale, negC)       error <= 3u(|d xhatScale| + |c'|)
+  //   cen  = fma(g, rstd, negRstdMg)       error <= 3u rstd (|g| + |mg|)
+  //   dx   = fma(negKMgx, xhat, cen)       error <= u|dx| + |k mgx| (4u(...))
+  // (g exact for 16-bit data, one rounding for f32; each factor rounded to
+  // f32 once), so with T = rstd (G + |mg|) + |k mgx| (xhatScale D + |c'|)
+  // the error is at most u|dx| + 5u T. u|dx| is far inside every rtol;
+  // 5u T <= kF32DxErrorBound keeps the absolute part far inside atol.
+  // Otherwise (large rstd: tiny variance, eps outside; large gradients;
+  // anything non-finite, which the sums carry) the item stays in f64.
+  Type stat = statType(wideType);
+  auto abs = [&](Value v) -> Value { return math::AbsFOp::create(b, v); };
+  auto mul = [&](Value x, Value y) -> Value {
+    return arith::MulFOp::create(b, x, y);
+  };
+  auto add = [&](Value x, Value y) -> Value {
+    return arith::AddFOp::create(b, x, y);
+  };
+  Value scaledDeviation = mul(s.xhatScale, maxAbsDeviation);
+  Value terms = add(mul(s.rstdExact, add(maxAbsG, abs(s.negRstdMg))),
+                    mul(abs(s.negKMgx), add(scaledDeviation, abs(s.negC))));
+  Value bound = mul(constant(stat, 5 * 0x1p-24), terms);
+  // Ordered comparisons: false for NaN.
+  auto atMost = [&](Value v, double limit) -> Value {
+    return arith::CmpFOp::create(b, arith::CmpFPredicate::OLE, v,
+                                 constant(stat, limit));
+  };
+  Value safe = atMost(bound, kF32DxErrorBound);
+  // Every f32 operand and intermediate stays far from overflow (a tiny
+  // rstd could let a huge G pass the bound).
+  for (Value v : {s.rstdExact, abs(s.negRstdMg), s.xhatScale, abs(s.negC),
+                  abs(s.negKMgx), maxAbsG, scaledDeviation, maxAbsDeviation})
+    safe = arith::AndIOp::create(b, safe, atMost(v, 0x1p100));
+  return safe;
 }
 
 SmallVector<int64_t> BackwardEmitter::itemPartialSlots() const {
@@ -675,18 +806,47 @@ void BackwardEmitter::addItemPartials(ValueRange sums) {
     addPartial(slot, sum, keptIndices, lane ? laneMask : Value());
 }
 
-void BackwardEmitter::passB(const ItemContext &ctx, const Factors &f) {
-  PassBVectors v = passBVectors(ctx, f);
+void BackwardEmitter::passB(const ItemContext &ctx, const Factors &f,
+                            Value f32Dx) {
+  PassBFactors s = passBFactors(ctx, f);
+  PassBFactors wide = spread(s, accType);
   SmallVector<Value> zeros(itemPartialSlots().size(), constant(accVector, 0.0));
-  withStreamingStores(streaming,
-                      [&]() { addItemPartials(passBLoop(ctx, v, zeros)); });
+  if (!f32Dx) {
+    withStreamingStores(
+        streaming, [&]() { addItemPartials(passBLoop(ctx, wide, zeros)); });
+    return;
+  }
+  PassBFactors narrow = spread(s, b.getF32Type());
+  SmallVector<Type> types(zeros.size(), accVector);
+  withStreamingStores(streaming, [&]() {
+    addItemPartials(buildIf(
+        f32Dx, types, [&]() { return passBLoop(ctx, wide, zeros, &narrow); },
+        [&]() { return passBLoop(ctx, wide, zeros); }));
+  });
 }
 
 SmallVector<Value> BackwardEmitter::passBLoop(const ItemContext &ctx,
-                                              const PassBVectors &v,
-                                              ValueRange inits) {
+                                              const PassBFactors &v,
+                                              ValueRange inits,
+                                              const PassBFactors *dxF32) {
   SmallVector<int64_t> itemSlots = itemPartialSlots();
   bool sumPartialsInItem = !itemSlots.empty();
+  Type f32 = b.getF32Type();
+  Value mean32 = dxF32 ? toVector(castFloat(ctx.mean, f32)) : Value();
+  // The f32 evaluation's results are finite (f32DxCondition): no NaN to
+  // keep from the 16-bit rounding.
+  llvm::SaveAndRestore<bool> finite(nanPayloadsHighHalf,
+                                    nanPayloadsHighHalf || dxF32);
+  // rstd * (g - mg) as one fma, then minus (k * mgx) * xhat.
+  auto dxOf = [&](Value g, Value xhat, const PassBFactors &factors) -> Value {
+    if (desc.givenStats)
+      return arith::MulFOp::create(b, factors.rstdExact, g);
+    Value centered =
+        desc.center ? (Value)math::FmaOp::create(b, g, factors.rstdExact,
+                                                 factors.negRstdMg)
+                    : (Value)arith::MulFOp::create(b, factors.rstdExact, g);
+    return math::FmaOp::create(b, factors.negKMgx, xhat, centered);
+  };
   return forEachVector(
       keptIndices, 0, inits,
       [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
@@ -694,23 +854,25 @@ SmallVector<Value> BackwardEmitter::passBLoop(const ItemContext &ctx,
         prefetchNext(dy, indices, mask);
         prefetchAhead(buf.input, indices, mask);
         prefetchAhead(dy, indices, mask);
-        Value dyVec = loadInput(dy, indices, mask);
-        Value xhat = math::FmaOp::create(b, centeredOf(ctx, indices, mask),
-                                         v.xhatScale, v.negC);
-        if (wantDx) {
-          Value g = gOf(ctx, dyVec, indices, mask);
-          Value result;
-          if (desc.givenStats) {
-            result = arith::MulFOp::create(b, v.rstdExact, g);
-          } else {
-            // rstd * (g - mg) as one fma.
-            Value centered =
-                desc.center
-                    ? (Value)math::FmaOp::create(b, g, v.rstdExact, v.negRstdMg)
-                    : (Value)arith::MulFOp::create(b, v.rstdExact, g);
-            result = math::FmaOp::create(b, v.negKMgx, xhat, centered);
-          }
-          storeOutput(result, indices, mask);
+        // The partials take xhat in f64 either way (the same values: 16-bit
+        // data read in f32 and widened).
+        Value x32 = dxF32 ? loadInput(buf.input, indices, mask, f32) : Value();
+        Value dy32 = dxF32 ? loadInput(dy, indices, mask, f32) : Value();
+        Value dyVec =
+            dxF32 ? castFloat(dy32, accType) : loadInput(dy, indices, mask);
+        Value centeredX = dxF32 ? (Value)arith::SubFOp::create(
+                                      b, castFloat(x32, accType), ctx.meanVec)
+                                : centeredOf(ctx, indices, mask);
+        Value xhat = math::FmaOp::create(b, centeredX, v.xhatScale, v.negC);
+        if (dxF32) {
+          Value xhat32 =
+              math::FmaOp::create(b, arith::SubFOp::create(b, x32, mean32),
+                                  dxF32->xhatScale, dxF32->negC);
+          storeOutput(dxOf(gOf(ctx, dy32, indices, mask, f32), xhat32, *dxF32),
+                      indices, mask);
+        } else if (wantDx) {
+          storeOutput(dxOf(gOf(ctx, dyVec, indices, mask), xhat, v), indices,
+                      mask);
         }
         auto contribution = [&](int64_t slot) -> Value {
           return slot == dgammaSlot
@@ -748,15 +910,24 @@ BackwardEmitter::Factors BackwardEmitter::givenFactors(const ItemContext &ctx) {
 
 void BackwardEmitter::processItem() {
   ItemContext ctx = loadItemContext();
-  Factors f =
-      desc.givenStats ? givenFactors(ctx) : factorsFromSums(ctx, sumPassA(ctx));
-  passB(ctx, f);
+  if (desc.givenStats) {
+    passB(ctx, givenFactors(ctx));
+    return;
+  }
+  SmallVector<Value> sums = sumPassA(ctx, dxInF32Eligible);
+  Factors f = factorsFromSums(ctx, ArrayRef(sums).take_front(kPassASums));
+  Value f32Dx;
+  if (dxInF32Eligible)
+    f32Dx = f32DxCondition(passBFactors(ctx, f), sums[kPassASums],
+                           sums[kPassASums + 1]);
+  passB(ctx, f, f32Dx);
 }
 
 void BackwardEmitter::emitChunks(const NormBackwardBuffers &buffers,
                                  Value begin, Value end) {
   setup(buffers);
   buf.gamma = decodeAffineOnce(buf.gamma);
+  dxInF32Eligible = mayComputeDxInF32();
   Value items = itemCount();
   Value chunks = chunkCount(b, items, sizes);
   Value perChunk = b.createOrFold<arith::MulIOp>(
@@ -935,14 +1106,16 @@ void BackwardEmitter::emitTiledPassB(const RowSplit &split, Value perChunk,
     chunkBase = arith::MulIOp::create(b, chunk, perChunk);
     clearSlice();
     SmallVector<ItemContext> contexts;
-    SmallVector<PassBVectors> vectors;
+    SmallVector<PassBFactors> vectors;
     for (int64_t row = 0; row < rows; ++row) {
       setupItem(indexConstant(row));
       contexts.push_back(loadItemContext());
-      vectors.push_back(passBVectors(
-          contexts.back(),
-          factorsFromSums(contexts.back(),
-                          splitRowSums(split, indexConstant(row)))));
+      vectors.push_back(
+          spread(passBFactors(
+                     contexts.back(),
+                     factorsFromSums(contexts.back(),
+                                     splitRowSums(split, indexConstant(row)))),
+                 accType));
     }
     setChunkRange(split, chunk);
     Value first = rangeBegin, count = rangeCount;

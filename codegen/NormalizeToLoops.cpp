@@ -793,15 +793,16 @@ Value LoopEmitter::loadRow(ArrayRef<Value> indices, Value mask, Type target,
 }
 
 Value LoopEmitter::loadGamma(Value memref, ArrayRef<Value> inputIndices,
-                             Value mask) {
+                             Value mask, Type target) {
   SmallVector<Value> indices;
   for (auto [dim, index] : llvm::zip(layout.dims, inputIndices))
     if (dim.affine)
       indices.push_back(index);
   if (layout.dims.back().affine)
-    return loadInput(memref, indices, mask);
+    return loadInput(memref, indices, mask, target);
   Value scalar = memref::LoadOp::create(b, memref, indices);
-  return toVector(decodeData(scalar));
+  Value decoded = toVector(decodeData(scalar));
+  return target ? castFloat(decoded, target) : decoded;
 }
 
 Value LoopEmitter::loadItemGamma(Value memref) {
@@ -1015,29 +1016,46 @@ static_assert(kRowTilePositions == kBlock,
 
 SmallVector<Value> LoopEmitter::buildBlockedFor(
     Value lb, Value ub, Value step, ValueRange inits,
-    function_ref<SmallVector<Value>(Value, ValueRange)> body, Type partial) {
+    function_ref<SmallVector<Value>(Value, ValueRange)> body, Type partial,
+    unsigned maxima) {
   if (inits.empty())
     return buildFor(lb, ub, step, inits, body);
+  size_t firstMaximum = inits.size() - maxima;
   Value span = b.createOrFold<arith::MulIOp>(step, indexConstant(kBlock));
   return buildFor(
       lb, ub, span, inits, [&](Value blockStart, ValueRange totals) {
         Value blockEnd = arith::MinUIOp::create(
             b, arith::AddIOp::create(b, blockStart, span), ub);
         SmallVector<Value> zeros;
-        for (Value total : totals)
+        for (auto [i, total] : llvm::enumerate(totals))
           zeros.push_back(
-              constant(partial ? withElementType(total.getType(), partial)
-                               : total.getType(),
+              constant(partial && i < firstMaximum
+                           ? withElementType(total.getType(), partial)
+                           : total.getType(),
                        0.0));
         SmallVector<Value> parts =
             buildFor(blockStart, blockEnd, step, zeros, body);
         SmallVector<Value> sums;
-        for (auto [total, part] : llvm::zip(totals, parts))
+        for (auto [i, total, part] : llvm::enumerate(totals, parts)) {
+          if (i >= firstMaximum) {
+            sums.push_back(runningMax(total, part));
+            continue;
+          }
           sums.push_back(arith::AddFOp::create(
               b, total,
               castFloat(part, getElementTypeOrSelf(total.getType()))));
+        }
         return sums;
       });
+}
+
+Value LoopEmitter::runningMax(Value acc, Value term) {
+  // acc > term ? acc : term, which x86 does in one instruction (MAXPS; a
+  // NaN term is taken, a NaN acc dropped). maxnumf would add a NaN check,
+  // and with nnan a NaN operand would be poison.
+  return arith::SelectOp::create(
+      b, arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, acc, term), acc,
+      term);
 }
 
 Value LoopEmitter::addTerm(Value acc, Value term) {
@@ -1055,7 +1073,8 @@ Value LoopEmitter::addSquare(Value acc, Value term) {
 /// (row mode, with a masked tail) or the item's lanes (lane mode).
 SmallVector<Value> LoopEmitter::forEachVector(SmallVector<Value> indices,
                                               size_t dim, ValueRange accs,
-                                              VectorBody body, Type partial) {
+                                              VectorBody body, Type partial,
+                                              unsigned maxima) {
   size_t inner = layout.dims.size() - 1;
   if (dim == inner) {
     if (lane)
@@ -1074,7 +1093,7 @@ SmallVector<Value> LoopEmitter::forEachVector(SmallVector<Value> indices,
           indices[inner] = j;
           return body(indices, Value(), iterAccs);
         },
-        partial);
+        partial, maxima);
     std::optional<int64_t> staticSize = getConstantIntValue(size);
     if (staticSize && *staticSize % vl == 0)
       return results;
@@ -1094,7 +1113,7 @@ SmallVector<Value> LoopEmitter::forEachVector(SmallVector<Value> indices,
                    [&]() { return results; });
   }
   if (!layout.dims[dim].reduced)
-    return forEachVector(indices, dim + 1, accs, body, partial);
+    return forEachVector(indices, dim + 1, accs, body, partial, maxima);
   // In lane mode the innermost reduced loop is the long one (N*H*W rows of
   // BatchNorm NHWC): block it like the vector loop of row mode.
   bool innermostReduced = true;
@@ -1102,7 +1121,7 @@ SmallVector<Value> LoopEmitter::forEachVector(SmallVector<Value> indices,
     innermostReduced &= !layout.dims[d].reduced;
   auto next = [&](Value i, ValueRange iterAccs) {
     indices[dim] = i;
-    return forEachVector(indices, dim + 1, iterAccs, body, partial);
+    return forEachVector(indices, dim + 1, iterAccs, body, partial, maxima);
   };
   // Every index, or the current chunk of a split batch.
   Value lb = indexConstant(0), ub = sizes[dim];
@@ -1111,7 +1130,8 @@ SmallVector<Value> LoopEmitter::forEachVector(SmallVector<Value> indices,
     ub = b.createOrFold<arith::AddIOp>(rangeBegin, rangeCount);
   }
   if (lane && innermostReduced)
-    return buildBlockedFor(lb, ub, indexConstant(1), accs, next, partial);
+    return buildBlockedFor(lb, ub, indexConstant(1), accs, next, partial,
+                           maxima);
   return buildFor(lb, ub, indexConstant(1), accs, next);
 }
 
