@@ -599,44 +599,40 @@ SmallVector<Value> BackwardEmitter::accumulatePassA(const ItemContext &ctx,
       [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
         prefetchAhead(buf.input, indices, mask);
         prefetchAhead(dy, indices, mask);
+        Value xhat, g, x32, g32;
         if (!ranges) {
           Value centered = centeredOf(ctx, indices, mask);
-          Value xhat = zeroMasked(scaleAfter ? centered
-                                             : (Value)arith::MulFOp::create(
-                                                   b, centered, ctx.rstdVec),
-                                  mask);
-          Value g = gOf(ctx, loadInput(dy, indices, mask), indices, mask);
-          SmallVector<Value> next(accs);
-          next[0] = add(accs[0], g);
-          next[1] = fma(g, xhat, accs[1]);
-          if (desc.center)
-            next[2] = add(accs[2], xhat);
-          next[3] = fma(xhat, xhat, accs[3]);
-          return next;
+          xhat = zeroMasked(scaleAfter ? centered
+                                       : (Value)arith::MulFOp::create(
+                                             b, centered, ctx.rstdVec),
+                            mask);
+          g = gOf(ctx, loadInput(dy, indices, mask), indices, mask);
+        } else {
+          // 16-bit data (mayComputeDxInF32; sums scaled after, so xhat' is
+          // x - mean' here): x and dy read in f32, and g formed in f32,
+          // where it is exact (two 8- or 11-bit significands), then
+          // widened: the sums are those of the f64 evaluation.
+          x32 = loadInput(buf.input, indices, mask, f32);
+          g32 = gOf(ctx, loadInput(dy, indices, mask, f32), indices, mask, f32);
+          xhat = zeroMasked(
+              arith::SubFOp::create(b, castFloat(x32, accType), ctx.meanVec),
+              mask);
+          g = castFloat(g32, accType);
         }
-        // 16-bit data (mayComputeDxInF32; sums scaled after, so xhat' is
-        // x - mean' here): x and dy read in f32, and g formed in f32, where
-        // it is exact (two 8- or 11-bit significands), then widened: the
-        // sums are those of the f64 evaluation.
-        Value x32 = loadInput(buf.input, indices, mask, f32);
-        Value g32 =
-            gOf(ctx, loadInput(dy, indices, mask, f32), indices, mask, f32);
-        Value xhat = zeroMasked(
-            arith::SubFOp::create(b, castFloat(x32, accType), ctx.meanVec),
-            mask);
-        Value g = castFloat(g32, accType);
         SmallVector<Value> next(accs);
         next[0] = add(accs[0], g);
         next[1] = fma(g, xhat, accs[1]);
         if (desc.center)
           next[2] = add(accs[2], xhat);
         next[3] = fma(xhat, xhat, accs[3]);
-        // Masked-off lanes read 0: g is 0 there, x - mean' is not.
-        next[4] = foldMax(accs[4], math::AbsFOp::create(b, g32));
-        next[5] = foldMax(
-            accs[5], zeroMasked(math::AbsFOp::create(
-                                    b, arith::SubFOp::create(b, x32, mean32)),
-                                mask));
+        if (ranges) {
+          // Masked-off lanes read 0: g is 0 there, x - mean' is not.
+          next[4] = foldMax(accs[4], math::AbsFOp::create(b, g32));
+          next[5] = foldMax(
+              accs[5], zeroMasked(math::AbsFOp::create(
+                                      b, arith::SubFOp::create(b, x32, mean32)),
+                                  mask));
+        }
         return next;
       },
       Type(), ranges ? 2 : 0);
