@@ -316,9 +316,10 @@ private:
   /// error bound of that evaluation is at most kF32DxErrorBound.
   Value f32DxCondition(const PassBFactors &s, Value maxAbsG,
                        Value maxAbsDeviation);
-  /// Pass B: dx and the dgamma/dbeta partials; dx in f32 where `f32Dx` (an
-  /// i1, null for never) holds.
-  void passB(const ItemContext &ctx, const Factors &f, Value f32Dx = Value());
+  /// Pass B with factors `s` (passBFactors): dx and the dgamma/dbeta
+  /// partials; dx in f32 where `f32Dx` (an i1, null for never) holds.
+  void passB(const ItemContext &ctx, const PassBFactors &s,
+             Value f32Dx = Value());
   /// Pass B's loop over the item (or chunk, or tile): writes dx, and
   /// returns the item's dgamma/dbeta partials added to `inits` where they
   /// are summed in the item (itemPartialSlots), else adds them to the
@@ -802,9 +803,8 @@ void BackwardEmitter::addItemPartials(ValueRange sums) {
     addPartial(slot, sum, keptIndices, lane ? laneMask : Value());
 }
 
-void BackwardEmitter::passB(const ItemContext &ctx, const Factors &f,
+void BackwardEmitter::passB(const ItemContext &ctx, const PassBFactors &s,
                             Value f32Dx) {
-  PassBFactors s = passBFactors(ctx, f);
   PassBFactors wide = spread(s, accType);
   SmallVector<Value> zeros(itemPartialSlots().size(), constant(accVector, 0.0));
   if (!f32Dx) {
@@ -907,16 +907,16 @@ BackwardEmitter::Factors BackwardEmitter::givenFactors(const ItemContext &ctx) {
 void BackwardEmitter::processItem() {
   ItemContext ctx = loadItemContext();
   if (desc.givenStats) {
-    passB(ctx, givenFactors(ctx));
+    passB(ctx, passBFactors(ctx, givenFactors(ctx)));
     return;
   }
   SmallVector<Value> sums = sumPassA(ctx, dxInF32Eligible);
   Factors f = factorsFromSums(ctx, ArrayRef(sums).take_front(kPassASums));
+  PassBFactors s = passBFactors(ctx, f);
   Value f32Dx;
   if (dxInF32Eligible)
-    f32Dx = f32DxCondition(passBFactors(ctx, f), sums[kPassASums],
-                           sums[kPassASums + 1]);
-  passB(ctx, f, f32Dx);
+    f32Dx = f32DxCondition(s, sums[kPassASums], sums[kPassASums + 1]);
+  passB(ctx, s, f32Dx);
 }
 
 void BackwardEmitter::emitChunks(const NormBackwardBuffers &buffers,
@@ -1037,7 +1037,7 @@ void BackwardEmitter::emitSplitRows(const RowSplit &split, Value perChunk,
             chunkBase = arith::MulIOp::create(
                 b, arith::AddIOp::create(b, rowStart, chunk), perChunk);
             clearSlice();
-            passB(ctx, f);
+            passB(ctx, passBFactors(ctx, f));
           });
         });
     return;
@@ -1054,7 +1054,7 @@ void BackwardEmitter::emitSplitRows(const RowSplit &split, Value perChunk,
       ItemContext ctx = loadItemContext();
       Factors f = factorsFromSums(ctx, rowSums(row));
       setChunkRange(split, chunk);
-      passB(ctx, f);
+      passB(ctx, passBFactors(ctx, f));
       clearChunkRange();
     };
     partialsStored = true;
