@@ -358,8 +358,10 @@ private:
   void clearSlice();
   /// Flat index of gamma's element at the given input indices.
   Value gammaOffset(ArrayRef<Value> indices);
+  /// Adds `contribution` (times `factor`, when given: one fma with the
+  /// read-modify-write) to partial `which` at `indices`.
   void addPartial(int64_t which, Value contribution, ArrayRef<Value> indices,
-                  Value mask);
+                  Value mask, Value factor = Value());
   Value zeroMasked(Value v, Value mask);
 
   Value dy, dx, workspace;
@@ -422,7 +424,12 @@ Value BackwardEmitter::gammaOffset(ArrayRef<Value> indices) {
 }
 
 void BackwardEmitter::addPartial(int64_t which, Value contribution,
-                                 ArrayRef<Value> indices, Value mask) {
+                                 ArrayRef<Value> indices, Value mask,
+                                 Value factor) {
+  auto product = [&]() -> Value {
+    return factor ? (Value)arith::MulFOp::create(b, contribution, factor)
+                  : contribution;
+  };
   Value slot = b.createOrFold<arith::MulIOp>(indexConstant(which), gammaCount);
   Value at = b.createOrFold<arith::AddIOp>(
       b.createOrFold<arith::AddIOp>(chunkBase, slot), gammaOffset(indices));
@@ -430,19 +437,20 @@ void BackwardEmitter::addPartial(int64_t which, Value contribution,
     // The first row of a column chunk of split rows: stored, not added (no
     // clearing, no read).
     if (partialsStored) {
-      storeVector(contribution, workspace, at, mask);
+      storeVector(product(), workspace, at, mask);
       return;
     }
     // One partial per lane: a vector read-modify-write.
     Value old = loadInput(workspace, at, mask);
-    storeVector(arith::AddFOp::create(b, old, contribution), workspace, at,
-                mask);
+    Value sum = factor ? (Value)math::FmaOp::create(b, contribution, factor, old)
+                       : (Value)arith::AddFOp::create(b, old, contribution);
+    storeVector(sum, workspace, at, mask);
     return;
   }
   // Every lane belongs to the same gamma element. Masked-off lanes hold
   // zeros (loads pass 0 through and dy = 0 there).
   Value total =
-      vector::ReductionOp::create(b, vector::CombiningKind::ADD, contribution,
+      vector::ReductionOp::create(b, vector::CombiningKind::ADD, product(),
                                   arith::FastMathFlags::reassoc);
   Value old = memref::LoadOp::create(b, workspace, ValueRange{at});
   memref::StoreOp::create(b, arith::AddFOp::create(b, old, total), workspace,
@@ -870,21 +878,24 @@ SmallVector<Value> BackwardEmitter::passBLoop(const ItemContext &ctx,
           storeOutput(dxOf(gOf(ctx, dyVec, indices, mask), xhat, v), indices,
                       mask);
         }
-        auto contribution = [&](int64_t slot) -> Value {
-          return slot == dgammaSlot
-                     ? (Value)arith::MulFOp::create(b, dyVec, xhat)
-                     : dyVec;
+        // dgamma adds dy * xhat, dbeta dy: the product fused with its
+        // addition (one rounding, one operation less).
+        auto factor = [&](int64_t slot) {
+          return slot == dgammaSlot ? xhat : Value();
         };
         if (sumPartialsInItem) {
           // Masked-off lanes hold zeros (dy loads pass 0 through).
           SmallVector<Value> next;
           for (auto [slot, acc] : llvm::zip(itemSlots, accs))
-            next.push_back(arith::AddFOp::create(b, acc, contribution(slot)));
+            next.push_back(
+                factor(slot)
+                    ? (Value)math::FmaOp::create(b, dyVec, factor(slot), acc)
+                    : (Value)arith::AddFOp::create(b, acc, dyVec));
           return next;
         }
         for (int64_t slot : {dgammaSlot, dbetaSlot})
           if (slot >= 0)
-            addPartial(slot, contribution(slot), indices, mask);
+            addPartial(slot, dyVec, indices, mask, factor(slot));
         return SmallVector<Value>();
       });
 }
