@@ -442,16 +442,16 @@ void BackwardEmitter::addPartial(int64_t which, Value contribution,
     }
     // One partial per lane: a vector read-modify-write.
     Value old = loadInput(workspace, at, mask);
-    Value sum = factor ? (Value)math::FmaOp::create(b, contribution, factor, old)
-                       : (Value)arith::AddFOp::create(b, old, contribution);
+    Value sum = factor
+                    ? (Value)math::FmaOp::create(b, contribution, factor, old)
+                    : (Value)arith::AddFOp::create(b, old, contribution);
     storeVector(sum, workspace, at, mask);
     return;
   }
   // Every lane belongs to the same gamma element. Masked-off lanes hold
   // zeros (loads pass 0 through and dy = 0 there).
-  Value total =
-      vector::ReductionOp::create(b, vector::CombiningKind::ADD, product(),
-                                  arith::FastMathFlags::reassoc);
+  Value total = vector::ReductionOp::create(
+      b, vector::CombiningKind::ADD, product(), arith::FastMathFlags::reassoc);
   Value old = memref::LoadOp::create(b, workspace, ValueRange{at});
   memref::StoreOp::create(b, arith::AddFOp::create(b, old, total), workspace,
                           ValueRange{at});
