@@ -33,10 +33,13 @@
 // CHECK:       vector.load %[[X]]
 // CHECK:       vector.load %[[G]]
 // CHECK:       vector.store %{{.*}}, %[[DX]]
-// CHECK:       vector.load %[[WS]]
-// CHECK:       vector.store %{{.*}}, %[[WS]]
-// CHECK:       vector.load %[[WS]]
-// CHECK:       vector.store %{{.*}}, %[[WS]]
+// dgamma adds dy * xhat as one fma with its read-modify-write; dbeta adds dy.
+// CHECK:       %[[OLDG:.*]] = vector.load %[[WS]]
+// CHECK:       %[[NEWG:.*]] = math.fma %{{.*}}, %{{.*}}, %[[OLDG]] : vector<16xf64>
+// CHECK:       vector.store %[[NEWG]], %[[WS]]
+// CHECK:       %[[OLDB:.*]] = vector.load %[[WS]]
+// CHECK:       %[[NEWB:.*]] = arith.addf %[[OLDB]], %{{.*}} : vector<16xf64>
+// CHECK:       vector.store %[[NEWB]], %[[WS]]
 // CHECK:     vector.maskedstore %[[DX]]
 
 // CHECK-LABEL: func.func private @__normc_lnb_finalizebody
