@@ -362,6 +362,8 @@ private:
   /// read-modify-write) to partial `which` at `indices`.
   void addPartial(int64_t which, Value contribution, ArrayRef<Value> indices,
                   Value mask, Value factor = Value());
+  /// acc + term * factor as one fma, or acc + term without a factor.
+  Value addScaled(Value acc, Value term, Value factor);
   Value zeroMasked(Value v, Value mask);
 
   Value dy, dx, workspace;
@@ -442,10 +444,7 @@ void BackwardEmitter::addPartial(int64_t which, Value contribution,
     }
     // One partial per lane: a vector read-modify-write.
     Value old = loadInput(workspace, at, mask);
-    Value sum = factor
-                    ? (Value)math::FmaOp::create(b, contribution, factor, old)
-                    : (Value)arith::AddFOp::create(b, old, contribution);
-    storeVector(sum, workspace, at, mask);
+    storeVector(addScaled(old, contribution, factor), workspace, at, mask);
     return;
   }
   // Every lane belongs to the same gamma element. Masked-off lanes hold
@@ -455,6 +454,12 @@ void BackwardEmitter::addPartial(int64_t which, Value contribution,
   Value old = memref::LoadOp::create(b, workspace, ValueRange{at});
   memref::StoreOp::create(b, arith::AddFOp::create(b, old, total), workspace,
                           ValueRange{at});
+}
+
+Value BackwardEmitter::addScaled(Value acc, Value term, Value factor) {
+  if (!factor)
+    return arith::AddFOp::create(b, acc, term);
+  return math::FmaOp::create(b, term, factor, acc);
 }
 
 BackwardEmitter::ItemContext BackwardEmitter::loadItemContext() {
@@ -887,10 +892,7 @@ SmallVector<Value> BackwardEmitter::passBLoop(const ItemContext &ctx,
           // Masked-off lanes hold zeros (dy loads pass 0 through).
           SmallVector<Value> next;
           for (auto [slot, acc] : llvm::zip(itemSlots, accs))
-            next.push_back(
-                factor(slot)
-                    ? (Value)math::FmaOp::create(b, dyVec, factor(slot), acc)
-                    : (Value)arith::AddFOp::create(b, acc, dyVec));
+            next.push_back(addScaled(acc, dyVec, factor(slot)));
           return next;
         }
         for (int64_t slot : {dgammaSlot, dbetaSlot})
