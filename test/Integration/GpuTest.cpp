@@ -34,6 +34,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "KernelBundle.h"
+#include "RuntimeConfigs.h"
 #include "TestConfigs.h"
 
 #include "DTypes.h"
@@ -235,16 +236,6 @@ gpuShapesFor(const Config &c) {
 // Problems: inputs and float64 expectations
 //===----------------------------------------------------------------------===//
 
-/// One kernel argument, in manifest order.
-struct Arg {
-  std::string name;
-  bool output;
-  DType dtype;
-  std::vector<int64_t> shape;
-  /// Inputs: the values passed. Outputs: the float64 reference.
-  std::vector<double> values;
-};
-
 void eraseNearMax(std::vector<Pattern> &patterns) {
   patterns.erase(
       std::remove(patterns.begin(), patterns.end(), Pattern::NearMax),
@@ -399,20 +390,6 @@ struct Problem {
 
 constexpr size_t kAlign = 256, kGuard = 64;
 constexpr uint8_t kFill = 0xA5;
-
-normc_dtype runtimeDType(DType d) {
-  switch (d) {
-  case DType::F32:
-    return NORMC_DTYPE_F32;
-  case DType::F16:
-    return NORMC_DTYPE_F16;
-  case DType::BF16:
-    return NORMC_DTYPE_BF16;
-  case DType::F64:
-    return NORMC_DTYPE_F64;
-  }
-  return NORMC_DTYPE_F32;
-}
 
 /// "Device" memory: a host buffer at `misalign` bytes past a 256-byte
 /// boundary, pre-filled with kFill and followed by kGuard bytes of it.

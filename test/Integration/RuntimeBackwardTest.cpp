@@ -36,6 +36,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "KernelBundle.h"
+#include "RuntimeConfigs.h"
 
 #include "DTypes.h"
 #include "NormReference.h"
@@ -57,74 +58,14 @@
 #include <vector>
 
 using namespace normc::ref;
+using namespace normc::test;
 
 namespace {
 
-enum class Op {
-  LayerNorm,
-  RMSNorm,
-  BatchNormTrain,
-  BatchNormInfer,
-  InstanceNorm,
-  GroupNorm
-};
+using Config = RuntimeConfig;
 
-/// Which gradients the spec asks for.
-enum class Grads { All, DxOnly, ParamsOnly };
-
-constexpr int64_t kChannels = 8;
-constexpr int64_t kGroups = 4;
-constexpr double kEps = 1e-5;
-constexpr double kMomentum = 0.1;
-
-struct Config {
-  Op op;
-  DType dtype;
-  bool channelsLast; // channel ops: NHWC instead of NCHW
-  bool affine;
-  Grads grads = Grads::All;
-
-  bool isChannelOp() const { return op != Op::LayerNorm && op != Op::RMSNorm; }
-  int64_t channelDim() const { return channelsLast ? 3 : 1; }
-  bool hasBeta() const { return affine && op != Op::RMSNorm; }
-  bool center() const { return op != Op::RMSNorm; }
-  bool wantDx() const { return grads != Grads::ParamsOnly; }
-  bool wantDgamma() const { return affine && grads != Grads::DxOnly; }
-  bool wantDbeta() const { return hasBeta() && grads != Grads::DxOnly; }
-  /// The forward spec function; the backward kernel is name() + "_backward".
-  std::string name() const {
-    static const char *ops[] = {"layer_norm", "rms_norm",      "bn_train",
-                                "bn_infer",   "instance_norm", "group_norm"};
-    std::string n = ops[(int)op];
-    if (isChannelOp())
-      n += channelsLast ? "_nhwc" : "_nchw";
-    n += std::string("_") + dtypeName(dtype);
-    if (!affine)
-      n += "_plain";
-    if (grads == Grads::DxOnly)
-      n += "_dx";
-    if (grads == Grads::ParamsOnly)
-      n += "_params";
-    return n;
-  }
-  std::string backwardName() const { return name() + "_backward"; }
-};
-
-/// gtest prints parameters in test names and failures: the name, not the
-/// struct's bytes (which include padding).
-void PrintTo(const Config &c, std::ostream *os) { *os << c.name(); }
-
-std::vector<Config> allConfigs() {
-  std::vector<Config> configs;
-  for (Op op : {Op::LayerNorm, Op::RMSNorm, Op::BatchNormTrain,
-                Op::BatchNormInfer, Op::InstanceNorm, Op::GroupNorm})
-    for (DType dtype : {DType::F32, DType::F16, DType::BF16})
-      for (bool channelsLast : {false, true}) {
-        bool channelOp = op != Op::LayerNorm && op != Op::RMSNorm;
-        if (!channelOp && channelsLast)
-          continue;
-        configs.push_back({op, dtype, channelsLast, true});
-      }
+std::vector<Config> testedConfigs() {
+  std::vector<Config> configs = affineRuntimeConfigs();
   // Without weight/bias: dx only (InstanceNorm's PyTorch default).
   configs.push_back({Op::LayerNorm, DType::F32, false, false});
   configs.push_back({Op::RMSNorm, DType::BF16, false, false});
@@ -140,187 +81,8 @@ std::vector<Config> allConfigs() {
 }
 
 //===----------------------------------------------------------------------===//
-// The spec
-//===----------------------------------------------------------------------===//
-
-std::string tensorType(const std::vector<std::string> &dims,
-                       const char *element) {
-  std::string t = "tensor<";
-  for (const std::string &d : dims)
-    t += d + "x";
-  return t + element + ">";
-}
-
-std::string join(const std::vector<std::string> &v) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i)
-    out += (i ? ", " : "") + v[i];
-  return out;
-}
-
-/// The forward spec function of `c`, marked for backward derivation.
-std::string specFor(const Config &c) {
-  const char *e = dtypeName(c.dtype);
-  const char *s = "f32";
-  std::string C = std::to_string(kChannels);
-  std::string x, vec, stat;
-  switch (c.op) {
-  case Op::LayerNorm:
-  case Op::RMSNorm:
-    x = tensorType({"?", "?"}, e);
-    vec = tensorType({"?"}, e);
-    stat = tensorType({"?"}, s);
-    break;
-  default:
-    x = tensorType(c.channelsLast ? std::vector<std::string>{"?", "?", "?", C}
-                                  : std::vector<std::string>{"?", C, "?", "?"},
-                   e);
-    vec = tensorType({C}, e);
-    if (c.op == Op::InstanceNorm)
-      stat = tensorType({"?", C}, s);
-    else if (c.op == Op::GroupNorm)
-      stat = tensorType({"?", std::to_string(kGroups)}, s);
-    else
-      stat = tensorType({C}, s);
-  }
-
-  std::vector<std::pair<std::string, std::string>> args = {{"x", x}};
-  std::string operands = "%x";
-  if (c.affine) {
-    args.push_back({"w", vec});
-    operands += " weight(%w)";
-    if (c.op != Op::RMSNorm) {
-      args.push_back({"b", vec});
-      operands += " bias(%b)";
-    }
-  }
-  if (c.op == Op::BatchNormTrain || c.op == Op::BatchNormInfer) {
-    args.push_back({"rm", stat});
-    args.push_back({"rv", stat});
-    operands += " running(%rm, %rv)";
-  }
-  std::vector<std::string> results = {x};
-  if (c.op != Op::BatchNormInfer) {
-    if (c.op != Op::RMSNorm)
-      results.push_back(stat);
-    results.push_back(stat);
-  }
-  if (c.op == Op::BatchNormTrain) {
-    results.push_back(stat);
-    results.push_back(stat);
-  }
-  std::vector<std::string> attrs = {"eps = 1.0e-05 : f64"};
-  if (c.isChannelOp() && c.channelsLast)
-    attrs.push_back("channel_dim = 3 : i64");
-  if (c.op == Op::GroupNorm)
-    attrs.push_back("num_groups = " + std::to_string(kGroups) + " : i64");
-  if (c.op == Op::BatchNormTrain)
-    attrs.push_back("training");
-
-  std::string backward = "norm.backward";
-  if (c.grads == Grads::DxOnly)
-    backward += " = [\"dx\"]";
-  if (c.grads == Grads::ParamsOnly)
-    backward += c.hasBeta() ? " = [\"dgamma\", \"dbeta\"]" : " = [\"dgamma\"]";
-
-  std::vector<std::string> argDecls, argTypes, resultNames;
-  for (auto &[n, t] : args) {
-    argDecls.push_back("%" + n + ": " + t);
-    argTypes.push_back(t);
-  }
-  for (size_t i = 0; i < results.size(); ++i)
-    resultNames.push_back("%r" + std::to_string(i));
-  static const char *named[] = {"layer_norm", "rms_norm",      "batch_norm",
-                                "batch_norm", "instance_norm", "group_norm"};
-  std::string text = "func.func @" + c.name() + "(" + join(argDecls) +
-                     ") -> (" + join(results) + ") attributes {" + backward +
-                     "} {\n";
-  text += "  " + join(resultNames) + " = norm." + named[(int)c.op] + " " +
-          operands + " {" + join(attrs) + "} : (" + join(argTypes) + ") -> (" +
-          join(results) + ")\n";
-  text += "  return " + join(resultNames) + " : " + join(results) + "\n}\n";
-  return text;
-}
-
-std::string fullSpec() {
-  std::string spec;
-  for (const Config &c : allConfigs())
-    spec += specFor(c);
-  return spec;
-}
-
-//===----------------------------------------------------------------------===//
 // Arguments and reference
 //===----------------------------------------------------------------------===//
-
-NormDesc descFor(const Config &c, const std::vector<int64_t> &shape) {
-  switch (c.op) {
-  case Op::LayerNorm:
-    return layerNormDesc(shape, 1, c.affine, kEps);
-  case Op::RMSNorm:
-    return rmsNormDesc(shape, 1, c.affine, kEps);
-  case Op::BatchNormTrain:
-    return batchNormDesc(shape, c.channelDim(), /*training=*/true, c.affine,
-                         kEps, /*updateRunning=*/true, kMomentum);
-  case Op::BatchNormInfer:
-    return batchNormDesc(shape, c.channelDim(), /*training=*/false, c.affine,
-                         kEps);
-  case Op::InstanceNorm:
-    return instanceNormDesc(shape, c.channelDim(), c.affine, kEps);
-  case Op::GroupNorm:
-    return groupNormDesc(shape, c.channelDim(), kGroups, c.affine, kEps);
-  }
-  return NormDesc();
-}
-
-normc_dtype runtimeDType(DType d) {
-  switch (d) {
-  case DType::F32:
-    return NORMC_DTYPE_F32;
-  case DType::F16:
-    return NORMC_DTYPE_F16;
-  case DType::BF16:
-    return NORMC_DTYPE_BF16;
-  case DType::F64:
-    return NORMC_DTYPE_F64;
-  }
-  return NORMC_DTYPE_F32;
-}
-
-/// Shapes of gamma/beta and of the statistics for x of `shape`, written
-/// out per op (the reference refuses zero-size shapes).
-void argShapes(const Config &c, const std::vector<int64_t> &shape,
-               std::vector<int64_t> &affine, std::vector<int64_t> &stats) {
-  switch (c.op) {
-  case Op::LayerNorm:
-  case Op::RMSNorm:
-    affine = {shape[1]};
-    stats = {shape[0]};
-    return;
-  case Op::BatchNormTrain:
-  case Op::BatchNormInfer:
-    affine = stats = {kChannels};
-    return;
-  case Op::InstanceNorm:
-    affine = {kChannels};
-    stats = {shape[0], kChannels};
-    return;
-  case Op::GroupNorm:
-    affine = {kChannels};
-    stats = {shape[0], kGroups};
-    return;
-  }
-}
-
-/// One kernel argument as the test knows it (independently of the manifest).
-struct Arg {
-  std::string name;
-  bool output;
-  DType dtype;
-  std::vector<int64_t> shape;
-  /// Inputs: the values passed. Outputs: the float64 reference gradient.
-  std::vector<double> values;
-};
 
 struct Case {
   std::vector<Arg> args;
@@ -424,71 +186,6 @@ Case makeCase(const Config &c, const std::vector<int64_t> &shape,
   return result;
 }
 
-constexpr size_t kGuard = 16;
-constexpr uint8_t kFill = 0xA5;
-
-/// Buffers and descriptors of one call. Outputs are pre-filled with kFill
-/// and followed by kGuard bytes that must stay kFill.
-struct Call {
-  std::vector<std::vector<uint8_t>> buffers;
-  std::vector<normc_tensor> tensors;
-
-  /// `nullEmpty`: zero-element tensors get a NULL data pointer (allowed).
-  explicit Call(const std::vector<Arg> &args, bool nullEmpty = false) {
-    for (const Arg &arg : args) {
-      size_t bytes = numel(arg.shape) * dtypeSize(arg.dtype);
-      std::vector<uint8_t> buffer(bytes + kGuard, kFill);
-      if (!arg.output)
-        storeAs(arg.dtype, arg.values, buffer.data());
-      buffers.push_back(std::move(buffer));
-    }
-    for (size_t i = 0; i < args.size(); ++i) {
-      normc_tensor t{};
-      t.data =
-          nullEmpty && numel(args[i].shape) == 0 ? nullptr : buffers[i].data();
-      t.dtype = runtimeDType(args[i].dtype);
-      t.rank = args[i].shape.size();
-      t.shape = args[i].shape.data();
-      tensors.push_back(t);
-    }
-  }
-  Call(const Call &) = delete;
-
-  normc_status run(normc_context *ctx, const normc_kernel *k) {
-    return normc_run(ctx, k, tensors.data(), tensors.size());
-  }
-  static size_t bytes(const Arg &arg) {
-    return numel(arg.shape) * dtypeSize(arg.dtype);
-  }
-  std::vector<uint8_t> outputBytes(const std::vector<Arg> &args,
-                                   size_t i) const {
-    return std::vector<uint8_t>(buffers[i].begin(),
-                                buffers[i].begin() + bytes(args[i]));
-  }
-  bool guardsIntact(const std::vector<Arg> &args) const {
-    for (size_t i = 0; i < args.size(); ++i)
-      for (size_t b = bytes(args[i]); b < buffers[i].size(); ++b)
-        if (buffers[i][b] != kFill)
-          return false;
-    return true;
-  }
-  bool outputsUntouched(const std::vector<Arg> &args) const {
-    for (size_t i = 0; i < args.size(); ++i)
-      if (args[i].output)
-        for (uint8_t byte : buffers[i])
-          if (byte != kFill)
-            return false;
-    return true;
-  }
-};
-
-std::string shapeText(const std::vector<int64_t> &shape) {
-  std::string t;
-  for (size_t i = 0; i < shape.size(); ++i)
-    t += (i ? "x" : "") + std::to_string(shape[i]);
-  return t;
-}
-
 std::string lastError() { return normc_last_error(); }
 
 /// The largest fraction of the allowed error used, per output and dtype
@@ -564,17 +261,14 @@ std::vector<std::vector<int64_t>> shapesFor(const Config &c) {
   nhw.push_back({16, 9, 40});
   std::vector<std::vector<int64_t>> shapes;
   for (auto &d : nhw)
-    shapes.push_back(c.channelsLast
-                         ? std::vector<int64_t>{d[0], d[1], d[2], kChannels}
-                         : std::vector<int64_t>{d[0], kChannels, d[1], d[2]});
+    shapes.push_back(c.channelShape(d));
   return shapes;
 }
 
 std::vector<int64_t> zeroBatchShape(const Config &c) {
   if (!c.isChannelOp())
     return {0, 33};
-  return c.channelsLast ? std::vector<int64_t>{0, 5, 7, kChannels}
-                        : std::vector<int64_t>{0, kChannels, 5, 7};
+  return c.channelShape({0, 5, 7});
 }
 
 /// Checks every output of `call` against the reference in `args`.
@@ -738,13 +432,13 @@ TEST_P(RuntimeBackwardEmpty, ZeroSizeBatchWritesZeroGradients) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllNorms, RuntimeBackward,
-                         ::testing::ValuesIn(allConfigs()),
+                         ::testing::ValuesIn(testedConfigs()),
                          [](const ::testing::TestParamInfo<Config> &info) {
                            return info.param.name();
                          });
 
 INSTANTIATE_TEST_SUITE_P(AllNorms, RuntimeBackwardEmpty,
-                         ::testing::ValuesIn(allConfigs()),
+                         ::testing::ValuesIn(testedConfigs()),
                          [](const ::testing::TestParamInfo<Config> &info) {
                            return info.param.name();
                          });
@@ -937,7 +631,8 @@ TEST(RuntimeBackwardErrors, ReportedByTheRuntime) {
 } // namespace
 
 int main(int argc, char **argv) {
-  if (normc::test::handleWriteSpec(argc, argv, fullSpec()))
+  if (normc::test::handleWriteSpec(argc, argv,
+                                   specFor(testedConfigs(), /*backward=*/true)))
     return 0;
   ::testing::InitGoogleTest(&argc, argv);
   ::testing::AddGlobalTestEnvironment(new RuntimeBundle);

@@ -24,6 +24,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "KernelBundle.h"
+#include "RuntimeConfigs.h"
 
 #include "DTypes.h"
 #include "NormReference.h"
@@ -40,56 +41,14 @@
 #include <vector>
 
 using namespace normc::ref;
+using namespace normc::test;
 
 namespace {
 
-enum class Op {
-  LayerNorm,
-  RMSNorm,
-  BatchNormTrain,
-  BatchNormInfer,
-  InstanceNorm,
-  GroupNorm
-};
+using Config = RuntimeConfig;
 
-constexpr int64_t kChannels = 8;
-constexpr int64_t kGroups = 4;
-constexpr double kEps = 1e-5;
-constexpr double kMomentum = 0.1;
-
-struct Config {
-  Op op;
-  DType dtype;
-  bool channelsLast; // channel ops: NHWC instead of NCHW
-  bool affine;
-
-  bool isChannelOp() const { return op != Op::LayerNorm && op != Op::RMSNorm; }
-  int64_t channelDim() const { return channelsLast ? 3 : 1; }
-  DType statType() const { return DType::F32; }
-  std::string name() const {
-    static const char *ops[] = {"layer_norm", "rms_norm",      "bn_train",
-                                "bn_infer",   "instance_norm", "group_norm"};
-    std::string n = ops[(int)op];
-    if (isChannelOp())
-      n += channelsLast ? "_nhwc" : "_nchw";
-    n += std::string("_") + dtypeName(dtype);
-    if (!affine)
-      n += "_plain";
-    return n;
-  }
-};
-
-std::vector<Config> allConfigs() {
-  std::vector<Config> configs;
-  for (Op op : {Op::LayerNorm, Op::RMSNorm, Op::BatchNormTrain,
-                Op::BatchNormInfer, Op::InstanceNorm, Op::GroupNorm})
-    for (DType dtype : {DType::F32, DType::F16, DType::BF16})
-      for (bool channelsLast : {false, true}) {
-        bool channelOp = op != Op::LayerNorm && op != Op::RMSNorm;
-        if (!channelOp && channelsLast)
-          continue;
-        configs.push_back({op, dtype, channelsLast, true});
-      }
+std::vector<Config> testedConfigs() {
+  std::vector<Config> configs = affineRuntimeConfigs();
   // Without weight/bias (InstanceNorm's PyTorch default).
   configs.push_back({Op::LayerNorm, DType::F32, false, false});
   configs.push_back({Op::InstanceNorm, DType::F32, false, false});
@@ -98,183 +57,13 @@ std::vector<Config> allConfigs() {
 }
 
 //===----------------------------------------------------------------------===//
-// The spec
-//===----------------------------------------------------------------------===//
-
-std::string tensorType(const std::vector<std::string> &dims,
-                       const char *element) {
-  std::string t = "tensor<";
-  for (const std::string &d : dims)
-    t += d + "x";
-  return t + element + ">";
-}
-
-std::string specFor(const Config &c) {
-  const char *e = dtypeName(c.dtype);
-  const char *s = dtypeName(c.statType());
-  std::string C = std::to_string(kChannels);
-  std::string x, vec, stat;
-  switch (c.op) {
-  case Op::LayerNorm:
-  case Op::RMSNorm:
-    x = tensorType({"?", "?"}, e);
-    vec = tensorType({"?"}, e);
-    stat = tensorType({"?"}, s);
-    break;
-  default:
-    x = tensorType(c.channelsLast ? std::vector<std::string>{"?", "?", "?", C}
-                                  : std::vector<std::string>{"?", C, "?", "?"},
-                   e);
-    vec = tensorType({C}, e);
-    if (c.op == Op::InstanceNorm)
-      stat = tensorType({"?", C}, s);
-    else if (c.op == Op::GroupNorm)
-      stat = tensorType({"?", std::to_string(kGroups)}, s);
-    else
-      stat = tensorType({C}, s);
-  }
-
-  std::vector<std::pair<std::string, std::string>> args = {{"x", x}};
-  std::string operands = "%x";
-  if (c.affine) {
-    args.push_back({"w", vec});
-    operands += " weight(%w)";
-    if (c.op != Op::RMSNorm) {
-      args.push_back({"b", vec});
-      operands += " bias(%b)";
-    }
-  }
-  if (c.op == Op::BatchNormTrain || c.op == Op::BatchNormInfer) {
-    args.push_back({"rm", stat});
-    args.push_back({"rv", stat});
-    operands += " running(%rm, %rv)";
-  }
-  std::vector<std::string> results = {x};
-  if (c.op != Op::BatchNormInfer) {
-    if (c.op != Op::RMSNorm)
-      results.push_back(stat);
-    results.push_back(stat);
-  }
-  if (c.op == Op::BatchNormTrain) {
-    results.push_back(stat);
-    results.push_back(stat);
-  }
-  std::vector<std::string> attrs = {"eps = 1.0e-05 : f64"};
-  if (c.isChannelOp() && c.channelsLast)
-    attrs.push_back("channel_dim = 3 : i64");
-  if (c.op == Op::GroupNorm)
-    attrs.push_back("num_groups = " + std::to_string(kGroups) + " : i64");
-  if (c.op == Op::BatchNormTrain)
-    attrs.push_back("training");
-
-  auto join = [](const std::vector<std::string> &v) {
-    std::string out;
-    for (size_t i = 0; i < v.size(); ++i)
-      out += (i ? ", " : "") + v[i];
-    return out;
-  };
-  std::vector<std::string> argDecls, argTypes, resultNames;
-  for (auto &[n, t] : args) {
-    argDecls.push_back("%" + n + ": " + t);
-    argTypes.push_back(t);
-  }
-  for (size_t i = 0; i < results.size(); ++i)
-    resultNames.push_back("%r" + std::to_string(i));
-  static const char *named[] = {"layer_norm", "rms_norm",      "batch_norm",
-                                "batch_norm", "instance_norm", "group_norm"};
-  std::string text = "func.func @" + c.name() + "(" + join(argDecls) +
-                     ") -> (" + join(results) + ") {\n";
-  text += "  " + join(resultNames) + " = norm." + named[(int)c.op] + " " +
-          operands + " {" + join(attrs) + "} : (" + join(argTypes) + ") -> (" +
-          join(results) + ")\n";
-  text += "  return " + join(resultNames) + " : " + join(results) + "\n}\n";
-  return text;
-}
-
-std::string fullSpec() {
-  std::string spec;
-  for (const Config &c : allConfigs())
-    spec += specFor(c);
-  return spec;
-}
-
-//===----------------------------------------------------------------------===//
 // Arguments and reference
 //===----------------------------------------------------------------------===//
-
-NormDesc descFor(const Config &c, const std::vector<int64_t> &shape) {
-  switch (c.op) {
-  case Op::LayerNorm:
-    return layerNormDesc(shape, 1, c.affine, kEps);
-  case Op::RMSNorm:
-    return rmsNormDesc(shape, 1, c.affine, kEps);
-  case Op::BatchNormTrain:
-    return batchNormDesc(shape, c.channelDim(), /*training=*/true, c.affine,
-                         kEps, /*updateRunning=*/true, kMomentum);
-  case Op::BatchNormInfer:
-    return batchNormDesc(shape, c.channelDim(), /*training=*/false, c.affine,
-                         kEps);
-  case Op::InstanceNorm:
-    return instanceNormDesc(shape, c.channelDim(), c.affine, kEps);
-  case Op::GroupNorm:
-    return groupNormDesc(shape, c.channelDim(), kGroups, c.affine, kEps);
-  }
-  return NormDesc();
-}
-
-normc_dtype runtimeDType(DType d) {
-  switch (d) {
-  case DType::F32:
-    return NORMC_DTYPE_F32;
-  case DType::F16:
-    return NORMC_DTYPE_F16;
-  case DType::BF16:
-    return NORMC_DTYPE_BF16;
-  case DType::F64:
-    return NORMC_DTYPE_F64;
-  }
-  return NORMC_DTYPE_F32;
-}
-
-/// One kernel argument as the test knows it (independently of the manifest).
-struct Arg {
-  std::string name;
-  bool output;
-  DType dtype;
-  std::vector<int64_t> shape;
-  /// Inputs: the values passed. Outputs: the float64 reference.
-  std::vector<double> values;
-};
 
 struct Case {
   std::vector<Arg> args;
   std::string error; // reference failure, if any
 };
-
-/// Shapes of gamma/beta and of the statistics for x of `shape`, written
-/// out per op (the reference refuses zero-size shapes).
-void argShapes(const Config &c, const std::vector<int64_t> &shape,
-               std::vector<int64_t> &affine, std::vector<int64_t> &stats) {
-  switch (c.op) {
-  case Op::LayerNorm:
-  case Op::RMSNorm:
-    affine = {shape[1]};
-    stats = {shape[0]};
-    return;
-  case Op::BatchNormTrain:
-  case Op::BatchNormInfer:
-    affine = stats = {kChannels};
-    return;
-  case Op::InstanceNorm:
-    affine = {kChannels};
-    stats = {shape[0], kChannels};
-    return;
-  case Op::GroupNorm:
-    affine = {kChannels};
-    stats = {shape[0], kGroups};
-    return;
-  }
-}
 
 /// The arguments of `c` for x of `shape`, in the kernel's order (spec
 /// inputs, then results), with inputs drawn from `seed` and the float64
@@ -283,7 +72,7 @@ void argShapes(const Config &c, const std::vector<int64_t> &shape,
 Case makeCase(const Config &c, const std::vector<int64_t> &shape,
               uint64_t seed) {
   Case result;
-  DType stat = c.statType();
+  DType stat = DType::F32;
   std::vector<int64_t> affineShp, statsShp;
   argShapes(c, shape, affineShp, statsShp);
   std::vector<double> x(numel(shape)), gamma(numel(affineShp)),
@@ -345,66 +134,6 @@ Case makeCase(const Config &c, const std::vector<int64_t> &shape,
   return result;
 }
 
-constexpr size_t kGuard = 16;
-constexpr uint8_t kFill = 0xA5;
-
-/// Buffers and descriptors of one call. Outputs are pre-filled with kFill
-/// and followed by kGuard bytes that must stay kFill.
-struct Call {
-  std::vector<std::vector<uint8_t>> buffers;
-  std::vector<normc_tensor> tensors;
-
-  /// `nullEmpty`: zero-element tensors get a NULL data pointer (allowed).
-  Call(const std::vector<Arg> &args, bool nullEmpty = false) {
-    for (const Arg &arg : args) {
-      size_t bytes = numel(arg.shape) * dtypeSize(arg.dtype);
-      std::vector<uint8_t> buffer(bytes + kGuard, kFill);
-      if (!arg.output)
-        storeAs(arg.dtype, arg.values, buffer.data());
-      buffers.push_back(std::move(buffer));
-    }
-    for (size_t i = 0; i < args.size(); ++i) {
-      normc_tensor t{};
-      t.data =
-          nullEmpty && numel(args[i].shape) == 0 ? nullptr : buffers[i].data();
-      t.dtype = runtimeDType(args[i].dtype);
-      t.rank = args[i].shape.size();
-      t.shape = args[i].shape.data();
-      tensors.push_back(t);
-    }
-  }
-  Call(const Call &) = delete;
-
-  normc_status run(normc_context *ctx, const normc_kernel *k) {
-    return normc_run(ctx, k, tensors.data(), tensors.size());
-  }
-  size_t bytes(const std::vector<Arg> &args, size_t i) const {
-    return numel(args[i].shape) * dtypeSize(args[i].dtype);
-  }
-  bool guardsIntact(const std::vector<Arg> &args) const {
-    for (size_t i = 0; i < args.size(); ++i)
-      for (size_t b = bytes(args, i); b < buffers[i].size(); ++b)
-        if (buffers[i][b] != kFill)
-          return false;
-    return true;
-  }
-  bool outputsUntouched(const std::vector<Arg> &args) const {
-    for (size_t i = 0; i < args.size(); ++i)
-      if (args[i].output)
-        for (uint8_t byte : buffers[i])
-          if (byte != kFill)
-            return false;
-    return true;
-  }
-};
-
-std::string shapeText(const std::vector<int64_t> &shape) {
-  std::string t;
-  for (size_t i = 0; i < shape.size(); ++i)
-    t += (i ? "x" : "") + std::to_string(shape[i]);
-  return t;
-}
-
 std::string lastError() { return normc_last_error(); }
 
 //===----------------------------------------------------------------------===//
@@ -461,9 +190,7 @@ std::vector<std::vector<int64_t>> shapesFor(const Config &c) {
   nhw.push_back({0, 5, 7});
   std::vector<std::vector<int64_t>> shapes;
   for (auto &d : nhw)
-    shapes.push_back(c.channelsLast
-                         ? std::vector<int64_t>{d[0], d[1], d[2], kChannels}
-                         : std::vector<int64_t>{d[0], kChannels, d[1], d[2]});
+    shapes.push_back(c.channelShape(d));
   return shapes;
 }
 
@@ -540,9 +267,7 @@ TEST_P(RuntimeForward, MatchesFloat64Reference) {
         CompareReport report = compareBuffer(o.dtype, call.buffers[i].data(),
                                              o.values.size(), expected);
         EXPECT_TRUE(report.ok) << o.name << ": " << report.message;
-        std::vector<uint8_t> bytes(call.buffers[i].begin(),
-                                   call.buffers[i].begin() +
-                                       call.bytes(args, i));
+        std::vector<uint8_t> bytes = call.outputBytes(args, i);
         if (t == 0)
           first[i] = std::move(bytes);
         else
@@ -572,7 +297,7 @@ TEST_P(RuntimeForward, MatchesFloat64Reference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllNorms, RuntimeForward,
-                         ::testing::ValuesIn(allConfigs()),
+                         ::testing::ValuesIn(testedConfigs()),
                          [](const ::testing::TestParamInfo<Config> &info) {
                            return info.param.name();
                          });
@@ -584,15 +309,12 @@ INSTANTIATE_TEST_SUITE_P(AllNorms, RuntimeForward,
 /// returns NORMC_ERR_BAD_SHAPE).
 TEST(RuntimeZeroBatch, BatchNormInferenceSucceeds) {
   ASSERT_TRUE(bundle && contexts[1]) << bundleError;
-  for (const Config &c : allConfigs()) {
+  for (const Config &c : testedConfigs()) {
     if (c.op != Op::BatchNormInfer)
       continue;
     const normc_kernel *kernel = findKernel(c.name());
     ASSERT_NE(kernel, nullptr);
-    std::vector<int64_t> shape = c.channelsLast
-                                     ? std::vector<int64_t>{0, 5, 7, kChannels}
-                                     : std::vector<int64_t>{0, kChannels, 5, 7};
-    Case cs = makeCase(c, shape, 1);
+    Case cs = makeCase(c, c.channelShape({0, 5, 7}), 1);
     for (bool nullEmpty : {false, true}) {
       Call call(cs.args, nullEmpty);
       EXPECT_EQ(call.run(contexts[1], kernel), NORMC_OK)
@@ -791,7 +513,8 @@ TEST_F(RuntimeValidation, KernelErrorsAreReported) {
 } // namespace
 
 int main(int argc, char **argv) {
-  if (normc::test::handleWriteSpec(argc, argv, fullSpec()))
+  if (normc::test::handleWriteSpec(
+          argc, argv, specFor(testedConfigs(), /*backward=*/false)))
     return 0;
   ::testing::InitGoogleTest(&argc, argv);
   ::testing::AddGlobalTestEnvironment(new RuntimeBundle);

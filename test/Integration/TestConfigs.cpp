@@ -53,64 +53,83 @@ std::string test::specFor(const Config &c, bool backward) {
   else
     stat = std::string("tensor<?x") + std::to_string(kGroups) + "x" + s + ">";
 
-  std::vector<std::pair<std::string, std::string>> args = {{"x", x}};
+  std::vector<std::string> attrs = normOpAttrs(
+      c.op, c.epsOutside, c.isChannelOp() && c.channelsLast ? 2 : -1);
+  return normFunctionText(c.name(), c.op, c.affine, {x, vec, stat}, attrs,
+                          backward ? "norm.backward" : "");
+}
+
+std::vector<std::string> test::normOpAttrs(Op op, bool epsOutside,
+                                           int64_t channelDim) {
+  std::vector<std::string> attrs = {"eps = 1.0e-05 : f64"};
+  if (epsOutside)
+    attrs.push_back("eps_outside");
+  if (channelDim >= 0)
+    attrs.push_back("channel_dim = " + std::to_string(channelDim) + " : i64");
+  if (op == Op::GroupNorm)
+    attrs.push_back("num_groups = " + std::to_string(kGroups) + " : i64");
+  if (op == Op::BatchNormTrain)
+    attrs.push_back("training");
+  return attrs;
+}
+
+static std::string joinWithCommas(const std::vector<std::string> &items) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i)
+    out += (i ? ", " : "") + items[i];
+  return out;
+}
+
+std::string test::normFunctionText(const std::string &name, Op op, bool affine,
+                                   const NormCallTypes &types,
+                                   const std::vector<std::string> &opAttrs,
+                                   const std::string &funcAttrs) {
+  std::vector<std::pair<std::string, std::string>> args = {{"x", types.x}};
   std::string operands = "%x";
-  if (c.affine) {
-    args.push_back({"w", vec});
+  if (affine) {
+    args.push_back({"w", types.vec});
     operands += " weight(%w)";
-    if (c.op != Op::RMSNorm) {
-      args.push_back({"b", vec});
+    if (op != Op::RMSNorm) {
+      args.push_back({"b", types.vec});
       operands += " bias(%b)";
     }
   }
-  bool running = c.op == Op::BatchNormTrain || c.op == Op::BatchNormInfer;
-  if (running) {
-    args.push_back({"rm", stat});
-    args.push_back({"rv", stat});
+  if (op == Op::BatchNormTrain || op == Op::BatchNormInfer) {
+    args.push_back({"rm", types.stat});
+    args.push_back({"rv", types.stat});
     operands += " running(%rm, %rv)";
   }
-  std::vector<std::string> results = {x};
-  if (c.op != Op::BatchNormInfer) {
-    if (c.op != Op::RMSNorm)
-      results.push_back(stat);
-    results.push_back(stat);
+  // y, then mean (not RMSNorm's) and rstd, then the updated running
+  // statistics of BatchNorm training; BatchNorm inference returns y alone.
+  std::vector<std::string> results = {types.x};
+  if (op != Op::BatchNormInfer) {
+    if (op != Op::RMSNorm)
+      results.push_back(types.stat);
+    results.push_back(types.stat);
   }
-  if (c.op == Op::BatchNormTrain) {
-    results.push_back(stat);
-    results.push_back(stat);
+  if (op == Op::BatchNormTrain) {
+    results.push_back(types.stat);
+    results.push_back(types.stat);
   }
-  std::vector<std::string> attrs = {"eps = 1.0e-05 : f64"};
-  if (c.epsOutside)
-    attrs.push_back("eps_outside");
-  if (c.isChannelOp() && c.channelsLast)
-    attrs.push_back("channel_dim = 2 : i64");
-  if (c.op == Op::GroupNorm)
-    attrs.push_back("num_groups = " + std::to_string(kGroups) + " : i64");
-  if (c.op == Op::BatchNormTrain)
-    attrs.push_back("training");
 
-  auto join = [](const std::vector<std::string> &v) {
-    std::string out;
-    for (size_t i = 0; i < v.size(); ++i)
-      out += (i ? ", " : "") + v[i];
-    return out;
-  };
   std::vector<std::string> argDecls, argTypes, resultNames;
-  for (auto &[n, t] : args) {
-    argDecls.push_back("%" + n + ": " + t);
-    argTypes.push_back(t);
+  for (auto &[argName, type] : args) {
+    argDecls.push_back("%" + argName + ": " + type);
+    argTypes.push_back(type);
   }
   for (size_t i = 0; i < results.size(); ++i)
     resultNames.push_back("%r" + std::to_string(i));
   static const char *named[] = {"layer_norm", "rms_norm",      "batch_norm",
                                 "batch_norm", "instance_norm", "group_norm"};
-  std::string text = "func.func @" + c.name() + "(" + join(argDecls) +
-                     ") -> (" + join(results) + ")" +
-                     (backward ? " attributes {norm.backward}" : "") + " {\n";
-  text += "  " + join(resultNames) + " = norm." + named[(int)c.op] + " " +
-          operands + " {" + join(attrs) + "} : (" + join(argTypes) + ") -> (" +
-          join(results) + ")\n";
-  text += "  return " + join(resultNames) + " : " + join(results) + "\n}\n";
+  std::string text =
+      "func.func @" + name + "(" + joinWithCommas(argDecls) + ") -> (" +
+      joinWithCommas(results) + ")" +
+      (funcAttrs.empty() ? "" : " attributes {" + funcAttrs + "}") + " {\n";
+  text += "  " + joinWithCommas(resultNames) + " = norm." + named[(int)op] +
+          " " + operands + " {" + joinWithCommas(opAttrs) + "} : (" +
+          joinWithCommas(argTypes) + ") -> (" + joinWithCommas(results) + ")\n";
+  text += "  return " + joinWithCommas(resultNames) + " : " +
+          joinWithCommas(results) + "\n}\n";
   return text;
 }
 

@@ -54,6 +54,25 @@ constexpr int64_t kChannels = 8;
 constexpr double kEps = 1e-5;
 constexpr double kMomentum = 0.1;
 
+/// The tensor types of one norm call: x (and y), gamma/beta, statistics.
+struct NormCallTypes {
+  std::string x, vec, stat;
+};
+
+/// Spec text of a function `name` that calls one named norm op (with
+/// gamma/beta if `affine`, running statistics for BatchNorm) and returns
+/// all its results. `opAttrs`: the entries of the op's attribute
+/// dictionary; `funcAttrs`: those of the function's (none if empty).
+std::string normFunctionText(const std::string &name, Op op, bool affine,
+                             const NormCallTypes &types,
+                             const std::vector<std::string> &opAttrs,
+                             const std::string &funcAttrs);
+/// The op's attributes: eps = 1e-5 (outside the root if `epsOutside`),
+/// `channel_dim` unless negative, num_groups = kGroups for GroupNorm,
+/// `training` for BatchNorm training.
+std::vector<std::string> normOpAttrs(Op op, bool epsOutside,
+                                     int64_t channelDim);
+
 /// The spec function of `c` (named c.name()); with `backward`, it asks for
 /// its backward kernel too (`<name>_backward`).
 std::string specFor(const Config &c, bool backward = false);
