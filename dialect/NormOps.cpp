@@ -253,16 +253,23 @@ LogicalResult BatchNormOp::verify() {
                              getNormResults(), kTorchNames);
 }
 
-NormDescription InstanceNormOp::getDescription() {
+/// InstanceNorm and GroupNorm: statistics per sample (dim 0) and channel,
+/// reduced over every other dim; gamma/beta per channel.
+template <typename OpT>
+static NormDescription describePerSampleChannelNorm(OpT op) {
   NormDescription desc;
-  int64_t channel = getChannelDim();
-  desc.reductionDims = allDimsExcept(getRank(getInput()), {0, channel});
+  int64_t channel = op.getChannelDim();
+  desc.reductionDims = allDimsExcept(getRank(op.getInput()), {0, channel});
   desc.center = true;
-  desc.epsilon = getEps().convertToDouble();
-  desc.epsPlacement = placementFor(getEpsOutside());
-  if (getWeight() || getBias())
+  desc.epsilon = op.getEps().convertToDouble();
+  desc.epsPlacement = placementFor(op.getEpsOutside());
+  if (op.getWeight() || op.getBias())
     desc.affineDims = {channel};
   return desc;
+}
+
+NormDescription InstanceNormOp::getDescription() {
+  return describePerSampleChannelNorm(*this);
 }
 
 NormOperands InstanceNormOp::getNormOperands() {
@@ -282,15 +289,9 @@ LogicalResult InstanceNormOp::verify() {
 }
 
 NormDescription GroupNormOp::getDescription() {
-  NormDescription desc;
-  int64_t channel = getChannelDim();
-  desc.reductionDims = allDimsExcept(getRank(getInput()), {0, channel});
-  desc.center = true;
-  desc.epsilon = getEps().convertToDouble();
-  desc.epsPlacement = placementFor(getEpsOutside());
-  if (getWeight() || getBias())
-    desc.affineDims = {channel};
-  desc.groupDim = channel;
+  // The channel dim is also reduced, within each group of channels.
+  NormDescription desc = describePerSampleChannelNorm(*this);
+  desc.groupDim = getChannelDim();
   desc.numGroups = getNumGroups();
   return desc;
 }
