@@ -123,6 +123,15 @@ def main():
     w(f"- Load average at start / end: {meta.get('load_start', '?')} / "
       f"{meta.get('load_end', '?')} (other jobs on this 2-vCPU guest make "
       "absolute GB/s swing: compare the /copy ratios)")
+    nt = meta.get("nt_threshold") or ""
+    if nt:
+        w(f"- Copies: glibc memcpy with `GLIBC_TUNABLES=glibc.cpu."
+          f"x86_non_temporal_threshold={nt}` ({int(nt) / 2**20:.1f} MiB: "
+          "streaming stores above it, as glibc's rule gives from the L3 and "
+          "L2 in sysfs; bench/run_all.sh says why)")
+    else:
+        w(f"- Copies: glibc memcpy, its own non-temporal threshold "
+          f"({meta.get('glibc_nt_threshold', '?')})")
     w(f"- Peers: {meta.get('versions', '?')}")
     w(f"- Failed or skipped peers: {meta.get('failed', 'none') or 'none'}\n")
     w("## How to read\n")
@@ -133,7 +142,8 @@ def main():
     w("- **/copy** = time of a copy of the same bytes (memcpy of ideal/2 bytes: "
       "read + write = ideal), timed in the same process, on the same pinned "
       "threads, interleaved with the kernel: 1.00 is memory speed; above 1 means "
-      "the kernel beat the copy (cache effects, or noise).")
+      "the kernel beat the copy (cache effects, or noise). DRAM-sized copies "
+      "use streaming stores (see Copies above), as normc's outputs do.")
     w("- **÷ best** = normc's /copy divided by the best peer's /copy "
       "(> 1: normc is ahead). Each /copy uses a copy timed in its own "
       "process, so machine drift between the runs cancels, but a copy "

@@ -79,6 +79,33 @@ rm -rf "$OUT/kernels"
 # ---- environment (shared/docs/benchmarking.md)
 export OMP_PROC_BIND=close OMP_PLACES=cores GOMP_SPINCOUNT=10000
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
+# The yardstick is glibc's memcpy, which switches to streaming stores above
+# x86_non_temporal_threshold: 3/4 of (the L3 per CPU sharing it + L2), from
+# cpuid. A guest may report the wrong L3 there (the 2-vCPU firecracker guest
+# of docs/benchmarks.md: 256 MiB, where sysfs says 32 MiB), and then every
+# copy below 192 MiB per thread goes through the cache with a read for
+# ownership of each destination line: 13-21 GB/s on 2 threads where a
+# streaming copy of the same bytes runs at 23-29, so the yardstick was weak
+# on most DRAM rows and strong on the largest (16384x4096 backward). Give
+# glibc the threshold its own rule yields from the L3 and L2 sizes in sysfs,
+# for every process of the run (normc_bench and the Python peers' copies).
+nt_threshold() {
+  local c=/sys/devices/system/cpu/cpu0/cache l3 l2 sharing
+  l3=$(numfmt --from=iec "$(tr -d 'B' <$c/index3/size 2>/dev/null)" 2>/dev/null) || return 1
+  l2=$(numfmt --from=iec "$(tr -d 'B' <$c/index2/size 2>/dev/null)" 2>/dev/null) || return 1
+  sharing=$(/usr/bin/python3 -c 'import sys
+n = 0
+for part in sys.argv[1].split(","):
+    a, _, b = part.partition("-")
+    n += int(b or a) - int(a) + 1
+print(n)' "$(cat $c/index3/shared_cpu_list)") || return 1
+  echo $(((l3 / sharing + l2) * 3 / 4))
+}
+if NT_THRESHOLD=$(nt_threshold) && ((NT_THRESHOLD > 0)); then
+  export GLIBC_TUNABLES=glibc.cpu.x86_non_temporal_threshold=$NT_THRESHOLD
+else
+  NT_THRESHOLD=""
+fi
 unset OPENBLAS_CORETYPE NVPL_BLAS_DEBUG_CPU_TYPE
 : >"$RESULTS"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -164,6 +191,9 @@ meta = dict(
     load_start="$LOAD_START", load_end="$LOAD_END", quick=bool($QUICK), repeat=$REPEAT,
     versions="oneDNN $dnnl_version (Debian), PyTorch $torch_version (Debian), $venv_versions".rstrip(", "),
     failed=", ".join("""${FAILED[*]:-}""".split()),
+    nt_threshold="$NT_THRESHOLD",
+    glibc_nt_threshold=sh("/usr/bin/ld.so --list-tunables 2>/dev/null | "
+                          "awk '/x86_non_temporal_threshold/{print \$2}'"),
 )
 json.dump(meta, open(sys.argv[1], "w"), indent=1)
 EOF
