@@ -7,9 +7,7 @@ using namespace normc::ref;
 using namespace normc::test;
 
 std::string RuntimeConfig::name() const {
-  static const char *ops[] = {"layer_norm", "rms_norm",      "bn_train",
-                              "bn_infer",   "instance_norm", "group_norm"};
-  std::string n = ops[(int)op];
+  std::string n = opTag(op);
   if (isChannelOp())
     n += channelsLast ? "_nhwc" : "_nchw";
   n += std::string("_") + dtypeName(dtype);

@@ -14,10 +14,14 @@ int64_t Config::channels() const {
   return isChannelOp() && staticInner ? staticInner : kChannels;
 }
 
+const char *test::opTag(Op op) {
+  static const char *tags[] = {"layer_norm", "rms_norm",      "bn_train",
+                               "bn_infer",   "instance_norm", "group_norm"};
+  return tags[(int)op];
+}
+
 std::string Config::name() const {
-  static const char *ops[] = {"layer_norm", "rms_norm",      "bn_train",
-                              "bn_infer",   "instance_norm", "group_norm"};
-  std::string n = ops[(int)op];
+  std::string n = opTag(op);
   if (isChannelOp())
     n += channelsLast ? "_nsc" : "_ncs";
   n += std::string("_") + dtypeName(dtype);

@@ -32,6 +32,9 @@ enum class Op {
   GroupNorm
 };
 
+/// The op's part of kernel names: "layer_norm", "bn_train", ...
+const char *opTag(Op op);
+
 struct Config {
   Op op;
   DType dtype;
