@@ -84,8 +84,8 @@ export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
 # cpuid. A guest may report the wrong L3 there (the 2-vCPU firecracker guest
 # of docs/benchmarks.md: 256 MiB, where sysfs says 32 MiB), and then every
 # copy below 192 MiB per thread goes through the cache with a read for
-# ownership of each destination line: 13-21 GB/s on 2 threads where a
-# streaming copy of the same bytes runs at 23-29, so the yardstick was weak
+# ownership of each destination line: 16-21 GB/s on 2 threads where a
+# streaming copy of the same bytes runs at 23-30, so the yardstick was weak
 # on most DRAM rows and strong on the largest (16384x4096 backward). Give
 # glibc the threshold its own rule yields from the L3 and L2 sizes in sysfs,
 # for every process of the run (normc_bench and the Python peers' copies).
@@ -102,7 +102,8 @@ print(n)' "$(cat $c/index3/shared_cpu_list)") || return 1
   echo $(((l3 / sharing + l2) * 3 / 4))
 }
 if NT_THRESHOLD=$(nt_threshold) && ((NT_THRESHOLD > 0)); then
-  export GLIBC_TUNABLES=glibc.cpu.x86_non_temporal_threshold=$NT_THRESHOLD
+  # Appended: tunables the caller set stay in force.
+  export GLIBC_TUNABLES=${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.cpu.x86_non_temporal_threshold=$NT_THRESHOLD
 else
   NT_THRESHOLD=""
 fi
