@@ -166,6 +166,8 @@ struct NormFormKernelsPass
     options.streamingStoreMinBytes = streamingStoreMinBytes;
     options.prefetchNextItem = prefetchNextItem;
     options.splitLongRows = splitLongRows;
+    options.pipelineItems = pipelineItems;
+    options.onePassMinBytes = onePassMinBytes;
     return options;
   }
 

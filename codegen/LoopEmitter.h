@@ -70,6 +70,13 @@ struct RowSplit {
 /// order.
 constexpr int64_t kRowTilePositions = 32;
 
+/// Largest item (bytes of one array) whose successor is prefetched, or
+/// pipelined: the current and the next item of every array read must fit
+/// in L2 together (two arrays x two items x 64 KiB = 256 KiB, half of a
+/// 512 KiB L2). Longer rows stream well enough from the hardware
+/// prefetcher within the row.
+constexpr int64_t kMaxPrefetchItemBytes = 64 << 10;
+
 /// f64 values per chunk and statistic in the workspace: the chunk's mean
 /// minus the row's first element, and its sum of squared deviations from
 /// its own mean.
@@ -245,6 +252,10 @@ protected:
   /// Emits the stores of `emitStores` twice, streaming and not, chosen by
   /// `condition` (a streamingCondition); once, plain, when it is null.
   void withStreamingStores(Value condition, function_ref<void()> emitStores);
+  /// The same for code that also yields values (of `types`).
+  SmallVector<Value>
+  withStreamingStores(Value condition, TypeRange types,
+                      function_ref<SmallVector<Value>()> emit);
   /// The fence after the last streaming store, when `condition` holds.
   void fenceStreamingStores(Value condition);
 
@@ -314,8 +325,9 @@ protected:
   /// Passes 1-2 as one pass of shifted sums (see its comment).
   std::pair<Value, Value> accumulateOnePass(Value shift);
   /// The first element of the current item's reduced set (one per
-  /// statistic in lane mode), the shift of the passes.
-  Value loadFirstElement();
+  /// statistic in lane mode), the shift of the passes; of the item with
+  /// kept indices `kept` when given.
+  Value loadFirstElement(ArrayRef<Value> kept = {});
   /// Passes 1 and 2 in cache (f32 squares where they are exact enough, see
   /// canSquareInF32): the offset of the mean from x0 and the sum of squared
   /// deviations, in the wide type.
@@ -368,9 +380,19 @@ protected:
   /// The workspace slot (row * chunks + chunk) of a row's chunk.
   Value chunkSlot(const RowSplit &split, Value row, Value chunk);
   /// The one-pass shifted sums of accumulateOnePass over the current item
-  /// (or chunk, or tile), added to `inits`, and their statistics.
+  /// (or chunk, or tile), added to `inits`, and their statistics. Centered
+  /// norms sum d = x - x0 and d^2, others x^2 alone (onePassSumCount).
   SmallVector<Value> onePassSums(Value shift, ValueRange inits);
   std::pair<Value, Value> onePassStats(ArrayRef<Value> sums);
+  unsigned onePassSumCount() const { return desc.center ? 2 : 1; }
+  /// Initial values of onePassSums, and their type: vectors of vl f64
+  /// lanes in lane mode, vl / 2 in row mode (see addOnePassTerms).
+  SmallVector<Value> onePassZeros();
+  VectorType onePassSumType() const;
+  /// The terms of the vector of x at `indices` added to the sums `accs`
+  /// (onePassSums' loop body; `shiftVec` is x0 spread over the lanes).
+  SmallVector<Value> addOnePassTerms(Value shiftVec, ArrayRef<Value> indices,
+                                     Value mask, ValueRange accs);
   /// The prepass of a tiled split: each item is a chunk of every row.
   void emitTiledPrepass(const RowSplit &split, Value begin, Value end);
   /// The main step of a tiled split: items [begin, end) are chunks of
@@ -382,6 +404,43 @@ protected:
   void emitSplitRows(const RowSplit &split, Value begin, Value end,
                      Value streaming);
   void normalize(const ItemStats &stats);
+  /// Pass 3's per-item values, spread over the lanes once per item.
+  struct OutputPass {
+    Value scale, shift, negShift, offset, rstd; // null when not applied
+    Value itemGamma, itemBeta;                  // see loadItemGamma
+  };
+  OutputPass prepareOutputPass(const ItemStats &stats);
+  /// Pass 3 on the vector at `indices` of the current item: loads x,
+  /// normalizes it and stores y (prefetching the next item's vector).
+  void normalizeVector(const OutputPass &pass, ArrayRef<Value> indices,
+                       Value mask);
+
+  // Pipelined items (codegen/PipelinedItems.cpp).
+  /// Whether this call's items are pipelined (emitPipelinedItems): row
+  /// mode, statistics computed from f32/f16/bf16 data, an output, and
+  /// items of at most kMaxPrefetchItemBytes; null when never.
+  Value pipelineCondition();
+  /// Items [begin, end), begin < end, pipelined: the statistics of item
+  /// i + 1 are summed in the loop that writes item i's output.
+  void emitPipelinedItems(Value begin, Value end, Value streaming,
+                          Value prefetch);
+  /// The statistics' sums of the item with kept indices `kept` (and first
+  /// element `x0`), in a loop over the current item's vectors that runs
+  /// `alongside` (if given) on each of them first. Centered norms take the
+  /// one-pass sums (onePassSums), RMSNorm sums x^2 as accumulate does.
+  SmallVector<Value> pipelinedSums(
+      ArrayRef<Value> kept, Value x0,
+      function_ref<void(ArrayRef<Value> indices, Value mask)> alongside);
+  /// The terms of one vector, squared in `squareType` (RMSNorm).
+  SmallVector<Value> addPipelinedTerms(Value shiftVec, ArrayRef<Value> indices,
+                                       Value mask, ValueRange accs,
+                                       Type squareType);
+  /// The f32 partial sums of RMSNorm's squares, or null (f64 throughout).
+  Type pipelinedPartialType() const;
+  /// The offset of the mean from x0 and the sum of squares from
+  /// pipelinedSums' sums of the item with kept indices `kept`.
+  std::pair<Value, Value> pipelinedStats(ArrayRef<Value> sums,
+                                         ArrayRef<Value> kept);
 
   ImplicitLocOpBuilder &b;
   const NormDescription &desc;

@@ -913,22 +913,26 @@ void LoopEmitter::emitStreamingFence() {
 
 void LoopEmitter::withStreamingStores(Value condition,
                                       function_ref<void()> emitStores) {
-  if (!condition) {
+  withStreamingStores(condition, {}, [&]() -> SmallVector<Value> {
     emitStores();
-    return;
-  }
-  buildIf(
-      condition, {},
+    return {};
+  });
+}
+
+SmallVector<Value>
+LoopEmitter::withStreamingStores(Value condition, TypeRange types,
+                                 function_ref<SmallVector<Value>()> emit) {
+  if (!condition)
+    return emit();
+  return buildIf(
+      condition, types,
       [&]() {
         streamingStores = true;
-        emitStores();
+        SmallVector<Value> results = emit();
         streamingStores = false;
-        return SmallVector<Value>();
+        return results;
       },
-      [&]() {
-        emitStores();
-        return SmallVector<Value>();
-      });
+      emit);
 }
 
 void LoopEmitter::fenceStreamingStores(Value condition) {
@@ -1317,25 +1321,57 @@ Value LoopEmitter::itemExceedsCache() {
 /// M <= 2^18 (kMaxOnePassElements), half f32's tolerance, even for a first
 /// element that is the lone outlier; on ordinary data near 1e-13.
 std::pair<Value, Value> LoopEmitter::accumulateOnePass(Value shift) {
-  Value zero = constant(VectorType::get({vl}, wideType), 0.0);
-  return onePassStats(onePassSums(shift, {zero, zero}));
+  return onePassStats(onePassSums(shift, onePassZeros()));
+}
+
+VectorType LoopEmitter::onePassSumType() const {
+  return VectorType::get({lane ? vl : vl / 2}, wideType);
+}
+
+SmallVector<Value> LoopEmitter::onePassZeros() {
+  return SmallVector<Value>(onePassSumCount(), constant(onePassSumType(), 0.0));
 }
 
 SmallVector<Value> LoopEmitter::onePassSums(Value shift, ValueRange inits) {
   Value shiftVec = toVector(shift);
-  Value zero = constant(VectorType::get({vl}, wideType), 0.0);
   return forEachVector(
       keptIndices, 0, inits,
       [&](ArrayRef<Value> indices, Value mask, ValueRange accs) {
-        Value x = loadInput(buf.input, indices, mask, wideType);
-        Value d = arith::SubFOp::create(b, x, shiftVec);
-        if (mask && !lane)
-          d = arith::SelectOp::create(b, mask, d, zero);
-        return SmallVector<Value>{addTerm(accs[0], d), addSquare(accs[1], d)};
+        return addOnePassTerms(shiftVec, indices, mask, accs);
       });
 }
 
+SmallVector<Value> LoopEmitter::addOnePassTerms(Value shiftVec,
+                                                ArrayRef<Value> indices,
+                                                Value mask, ValueRange accs) {
+  Value d = loadInput(buf.input, indices, mask, wideType);
+  if (desc.center)
+    d = arith::SubFOp::create(b, d, shiftVec);
+  if (mask && !lane)
+    d = arith::SelectOp::create(b, mask, d,
+                                constant(VectorType::get({vl}, wideType), 0.0));
+  if (lane) {
+    if (!desc.center)
+      return {addSquare(accs[0], d)};
+    return {addTerm(accs[0], d), addSquare(accs[1], d)};
+  }
+  // Row mode folds the two halves of the vector into sums of half its
+  // width: vl f64 lanes of each sum would take all sixteen AVX2 registers,
+  // and the fused loop of emitPipelinedItems then spills.
+  int64_t half = vl / 2;
+  Value low = vector::ExtractStridedSliceOp::create(b, d, 0, half, 1);
+  Value high = vector::ExtractStridedSliceOp::create(b, d, half, half, 1);
+  Value squares = addSquare(addSquare(accs[desc.center ? 1 : 0], low), high);
+  if (!desc.center)
+    return {squares};
+  return {addTerm(accs[0], arith::AddFOp::create(b, low, high)), squares};
+}
+
 std::pair<Value, Value> LoopEmitter::onePassStats(ArrayRef<Value> sums) {
+  // Without centering (RMSNorm) the mean of the squares is the statistic:
+  // no offset, and sum(x^2) as it is.
+  if (!desc.center)
+    return {constant(statType(wideType), 0.0), reduce(sums[0])};
   Value m = splatStat(reductionCount);
   Value sum = reduce(sums[0]);
   Value offset = arith::DivFOp::create(b, sum, m);
@@ -1353,13 +1389,15 @@ bool LoopEmitter::canSquareInF32() const {
   return !accType.isF64() && desc.epsilon >= std::ldexp(1.0, -64);
 }
 
-Value LoopEmitter::loadFirstElement() {
-  SmallVector<Value> first = keptIndices;
+Value LoopEmitter::loadFirstElement(ArrayRef<Value> kept) {
+  if (kept.empty())
+    kept = keptIndices;
+  SmallVector<Value> first(kept);
   for (auto [index, dim] : llvm::enumerate(layout.dims))
     if (dim.reduced)
       first[index] = indexConstant(0);
   if (lane) {
-    first.back() = keptIndices.back();
+    first.back() = kept.back();
     return firstOfSegments(loadInput(buf.input, first, laneMask));
   }
   return decodeData(memref::LoadOp::create(b, buf.input, first));
@@ -1581,47 +1619,60 @@ ItemStats LoopEmitter::givenStats() {
 void LoopEmitter::normalize(const ItemStats &stats) {
   if (!buf.output)
     return;
-  bool scaled = !desc.givenStats;
-  Value scaleVec = scaled ? toVector(stats.scale) : Value();
-  Value shiftVec =
-      (desc.center || desc.givenStats) ? toVector(stats.shift) : Value();
-  Value offsetVec = stats.offset ? toVector(stats.offset) : Value();
-  Value negShiftVec = shiftVec ? arith::NegFOp::create(b, shiftVec) : Value();
-  Value rstdVec = toVector(stats.rstdScaled);
-  Value itemGamma = loadItemGamma(buf.gamma);
-  Value itemBeta = loadItemGamma(buf.beta);
+  OutputPass pass = prepareOutputPass(stats);
   forEachVector(keptIndices, 0, {},
                 [&](ArrayRef<Value> indices, Value mask, ValueRange) {
-                  prefetchNext(buf.input, indices, mask);
-                  Value v = loadRow(indices, mask, Type(), /*keep=*/false);
-                  // x*s - x0*s in one fma: x*s is exact (s is a power of two).
-                  if (scaleVec && shiftVec)
-                    v = math::FmaOp::create(b, v, scaleVec, negShiftVec);
-                  else if (scaleVec)
-                    v = arith::MulFOp::create(b, v, scaleVec);
-                  else if (shiftVec)
-                    v = arith::SubFOp::create(b, v, shiftVec);
-                  if (offsetVec)
-                    v = arith::SubFOp::create(b, v, offsetVec);
-                  v = arith::MulFOp::create(b, v, rstdVec);
-                  // Loaded once per item when it does not vary (loadItemGamma).
-                  auto affine = [&](Value memref, Value perItem) {
-                    if (!memref || perItem)
-                      return perItem;
-                    return loadGamma(memref, indices, mask);
-                  };
-                  Value gamma = affine(buf.gamma, itemGamma);
-                  Value beta = affine(buf.beta, itemBeta);
-                  // xhat * gamma + beta rounded once.
-                  if (gamma && beta)
-                    v = math::FmaOp::create(b, v, gamma, beta);
-                  else if (gamma)
-                    v = arith::MulFOp::create(b, v, gamma);
-                  else if (beta)
-                    v = arith::AddFOp::create(b, v, beta);
-                  storeOutput(v, indices, mask);
+                  normalizeVector(pass, indices, mask);
                   return SmallVector<Value>();
                 });
+}
+
+LoopEmitter::OutputPass LoopEmitter::prepareOutputPass(const ItemStats &stats) {
+  OutputPass pass;
+  if (!desc.givenStats)
+    pass.scale = toVector(stats.scale);
+  if (desc.center || desc.givenStats) {
+    pass.shift = toVector(stats.shift);
+    pass.negShift = arith::NegFOp::create(b, pass.shift);
+  }
+  if (stats.offset)
+    pass.offset = toVector(stats.offset);
+  pass.rstd = toVector(stats.rstdScaled);
+  pass.itemGamma = loadItemGamma(buf.gamma);
+  pass.itemBeta = loadItemGamma(buf.beta);
+  return pass;
+}
+
+void LoopEmitter::normalizeVector(const OutputPass &pass,
+                                  ArrayRef<Value> indices, Value mask) {
+  prefetchNext(buf.input, indices, mask);
+  Value v = loadRow(indices, mask, Type(), /*keep=*/false);
+  // x*s - x0*s in one fma: x*s is exact (s is a power of two).
+  if (pass.scale && pass.shift)
+    v = math::FmaOp::create(b, v, pass.scale, pass.negShift);
+  else if (pass.scale)
+    v = arith::MulFOp::create(b, v, pass.scale);
+  else if (pass.shift)
+    v = arith::SubFOp::create(b, v, pass.shift);
+  if (pass.offset)
+    v = arith::SubFOp::create(b, v, pass.offset);
+  v = arith::MulFOp::create(b, v, pass.rstd);
+  // Loaded once per item when it does not vary (loadItemGamma).
+  auto affine = [&](Value memref, Value perItem) {
+    if (!memref || perItem)
+      return perItem;
+    return loadGamma(memref, indices, mask);
+  };
+  Value gamma = affine(buf.gamma, pass.itemGamma);
+  Value beta = affine(buf.beta, pass.itemBeta);
+  // xhat * gamma + beta rounded once.
+  if (gamma && beta)
+    v = math::FmaOp::create(b, v, gamma, beta);
+  else if (gamma)
+    v = arith::MulFOp::create(b, v, gamma);
+  else if (beta)
+    v = arith::AddFOp::create(b, v, beta);
+  storeOutput(v, indices, mask);
 }
 
 /// Applies an expand then a collapse to a memref view (either may be empty).
@@ -1714,13 +1765,6 @@ void LoopEmitter::delinearizeKept(Value rest, int64_t last,
     rest = arith::DivUIOp::create(b, rest, sizes[dim]);
   }
 }
-
-/// Largest item (bytes of one array) whose successor is prefetched: the
-/// current and the next item of every array read must fit in L2 together
-/// (two arrays x two items x 64 KiB = 256 KiB, a quarter of this machine's
-/// 1 MiB). Longer rows stream well enough from the hardware prefetcher
-/// within the row.
-static constexpr int64_t kMaxPrefetchItemBytes = 64 << 10;
 
 Value LoopEmitter::prefetchCondition() {
   if (lane || !options.prefetchNextItem)
@@ -1898,6 +1942,28 @@ void LoopEmitter::emit(const NormBuffers &buffers, Value begin, Value end) {
     });
     return {};
   };
+  // Rows that fit in cache are pipelined (emitPipelinedItems), decided once
+  // per call.
+  Value pipelined = pipelineCondition();
+  auto pipelinedItems = [&]() -> SmallVector<Value> {
+    // The pipeline's prologue reads the first item: none when empty.
+    Value nonEmpty =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, begin, end);
+    return buildIf(
+        nonEmpty, TypeRange{},
+        [&]() -> SmallVector<Value> {
+          emitPipelinedItems(begin, end, streaming, prefetch);
+          return {};
+        },
+        [] { return SmallVector<Value>(); });
+  };
+  auto items = [&]() -> SmallVector<Value> {
+    if (!pipelined)
+      return itemLoop();
+    if (matchPattern(pipelined, m_One()))
+      return pipelinedItems();
+    return buildIf(pipelined, TypeRange{}, pipelinedItems, itemLoop);
+  };
   // Kernels that may split rows (canSplitRows) take a workspace; whether
   // these rows are split is decided once per call.
   if (buf.workspace) {
@@ -1908,9 +1974,9 @@ void LoopEmitter::emit(const NormBuffers &buffers, Value begin, Value end) {
           emitSplitRows(split, begin, end, streaming);
           return {};
         },
-        itemLoop);
+        items);
   } else {
-    itemLoop();
+    items();
   }
   fenceStreamingStores(streaming);
 }

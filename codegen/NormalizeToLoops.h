@@ -41,8 +41,12 @@ struct LoopEmitOptions {
   /// Work items whose data (f32/f16/bf16) takes at least this many bytes
   /// get their statistics from one pass of shifted f64 sums instead of two
   /// passes, which would read it from memory twice; negative never. Half
-  /// of a typical per-core L2.
-  int64_t onePassMinBytes = 512 << 10;
+  /// of a typical per-core L2. Pipelined items always take one pass.
+  int64_t onePassMinBytes = kDefaultOnePassMinBytes;
+  static constexpr int64_t kDefaultOnePassMinBytes = 512 << 10;
+  /// Rows that fit in cache take their statistics in the output pass of the
+  /// previous row (see LoopEmitter::emitPipelinedItems).
+  bool pipelineItems = true;
   /// The last pass over a work item that fits in cache prefetches the next
   /// one (see LoopEmitter::prefetchNext).
   bool prefetchNextItem = true;

@@ -36,6 +36,17 @@ struct LowerToLLVMOptions : public PassPipelineOptions<LowerToLLVMOptions> {
       llvm::cl::desc("Prefetch the next work item during the last pass over "
                      "the current one"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> pipelineItems{
+      *this, "pipeline-items",
+      llvm::cl::desc("Take the statistics of a row that fits in cache in "
+                     "the output pass of the previous one"),
+      llvm::cl::init(true)};
+  PassOptions::Option<int64_t> onePassMinBytes{
+      *this, "one-pass-min-bytes",
+      llvm::cl::desc("Work items not pipelined of at least this many bytes "
+                     "take their statistics from one pass (0 always, -1 "
+                     "never)"),
+      llvm::cl::init(LoopEmitOptions::kDefaultOnePassMinBytes)};
   PassOptions::Option<bool> splitLongRows{
       *this, "split-long-rows",
       llvm::cl::desc("Reduce long rows in chunks (a prepass, then one work "

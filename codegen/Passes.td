@@ -34,6 +34,16 @@ def NormFormKernels : Pass<"norm-form-kernels", "::mlir::ModuleOp"> {
            /*default=*/"true",
            "The last pass over a work item that fits in cache prefetches "
            "the next item, so that memory streams while it computes">,
+    Option<"pipelineItems", "pipeline-items", "bool", /*default=*/"true",
+           "Rows that fit in cache (up to 64 KiB) take their statistics "
+           "from one pass of shifted f64 sums that runs in the output pass "
+           "of the previous row, so that every row streams from memory "
+           "once, in one loop with the previous row's output">,
+    Option<"onePassMinBytes", "one-pass-min-bytes", "int64_t",
+           /*default=*/"524288",
+           "Work items of at least this many bytes (f32/f16/bf16 data) not "
+           "pipelined take their statistics from one pass of shifted f64 "
+           "sums instead of two passes; 0 always, -1 never">,
     Option<"splitLongRows", "split-long-rows", "bool", /*default=*/"true",
            "Reduce rows of 64K elements or more in chunks (a prepass of "
            "partial sums, then one work item per chunk) when there are few "

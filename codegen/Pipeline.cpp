@@ -39,6 +39,8 @@ void norm::buildLowerToLLVMPipeline(OpPassManager &pm,
   formOptions.streamingStoreMinBytes = options.streamingStoreMinBytes;
   formOptions.prefetchNextItem = options.prefetchNextItem;
   formOptions.splitLongRows = options.splitLongRows;
+  formOptions.pipelineItems = options.pipelineItems;
+  formOptions.onePassMinBytes = options.onePassMinBytes;
   pm.addPass(createNormFormKernels(formOptions));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

@@ -159,20 +159,21 @@ void LoopEmitter::emitTiledPrepass(const RowSplit &split, Value begin,
     setChunkRange(split, chunk);
     Value first = rangeBegin, count = rangeCount;
     clearChunkRange();
+    unsigned sumCount = onePassSumCount();
     SmallVector<Type> types(2 * rows, statW);
     SmallVector<Value> partials = buildIf(
         split.onePassChunks, types,
         [&]() {
-          Value zero = constant(VectorType::get({vl}, wideType), 0.0);
+          Value zero = constant(onePassSumType(), 0.0);
           SmallVector<Value> sums = forEachRowTile(
-              split, first, count, SmallVector<Value>(2 * rows, zero),
+              split, first, count, SmallVector<Value>(sumCount * rows, zero),
               [&](int64_t row, ValueRange accs) {
                 return onePassSums(shifts[row], accs);
               });
           SmallVector<Value> stats;
           for (int64_t row = 0; row < rows; ++row) {
             auto [offset, squares] =
-                onePassStats(ArrayRef(sums).slice(2 * row, 2));
+                onePassStats(ArrayRef(sums).slice(sumCount * row, sumCount));
             stats.append({offset, squares});
           }
           return stats;

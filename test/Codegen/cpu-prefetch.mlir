@@ -1,5 +1,8 @@
-// RUN: norm-opt %s -split-input-file --norm-derive-backward --norm-form-kernels=vector-length=32 --canonicalize --cse | FileCheck %s
+// RUN: norm-opt %s -split-input-file --norm-derive-backward --norm-form-kernels="vector-length=32 pipeline-items=false" --canonicalize --cse | FileCheck %s
 // RUN: norm-opt %s -split-input-file --norm-derive-backward --norm-form-kernels="vector-length=32 prefetch-next-item=false" --canonicalize --cse | FileCheck %s --check-prefix=OFF
+
+// Unpipelined items (the f32 forward below is pipelined by default, and
+// then prefetches the row after next: cpu-pipelined-items.mlir).
 
 // The first pass over a row reads it from memory; the later passes find it
 // in cache and only compute, so the memory would sit idle while they run.

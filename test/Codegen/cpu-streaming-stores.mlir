@@ -1,4 +1,5 @@
-// RUN: norm-opt %s -split-input-file --norm-derive-backward --norm-form-kernels=vector-length=16 --canonicalize --cse | FileCheck %s
+// RUN: norm-opt %s -split-input-file --norm-derive-backward --norm-form-kernels="vector-length=16 pipeline-items=false" --canonicalize --cse | FileCheck %s
+// RUN: norm-opt %s -split-input-file --norm-derive-backward --norm-form-kernels=vector-length=16 --canonicalize --cse | FileCheck %s --check-prefix=PIPELINED
 // RUN: norm-opt %s -split-input-file --norm-derive-backward --norm-form-kernels="vector-length=16 streaming-store-min-bytes=-1" --canonicalize --cse | FileCheck %s --check-prefix=NEVER
 
 // Outputs that are large (8 MiB by default) and aligned are written with
@@ -37,6 +38,24 @@
 // CHECK:     memref.extract_aligned_pointer_as_index
 // CHECK:           vector.store {{.*}} {alignment = 32 : i64, nontemporal = true} : memref<?x4096xf32>, vector<8xf32>
 // CHECK:     llvm.call_intrinsic "llvm.x86.sse.sfence"
+
+// Pipelined (cpu-pipelined-items.mlir), the loop that writes a row and sums
+// the next exists in both forms, and so does the last row's.
+// PIPELINED-LABEL: func.func private @__normc_ln_body
+// PIPELINED:     %[[STREAM:[a-z0-9_]+]] = arith.andi
+// PIPELINED:     scf.for {{.*}} -> (f32, f64, f64) {
+// PIPELINED:       scf.if %[[STREAM]] -> (vector<8xf64>, vector<8xf64>) {
+// PIPELINED:         vector.store {{.*}} {alignment = 64 : i64, nontemporal = true}
+// PIPELINED:       } else {
+// PIPELINED-NOT:     nontemporal
+// PIPELINED:         vector.store
+// PIPELINED:       scf.if %[[STREAM]] {
+// PIPELINED:         vector.store {{.*}} {alignment = 64 : i64, nontemporal = true}
+// PIPELINED:       } else {
+// PIPELINED-NOT:     nontemporal
+// PIPELINED:         vector.store
+// PIPELINED:     scf.if %[[STREAM]] {
+// PIPELINED-NEXT:  llvm.call_intrinsic "llvm.x86.sse.sfence"() : () -> ()
 
 // NEVER-LABEL: func.func private @__normc_ln_body
 // NEVER-NOT: nontemporal

@@ -87,6 +87,19 @@ cl::opt<bool> splitLongRows(
              "work items of statistics over 64K elements or more, as "
              "BatchNorm's (default true)"),
     cl::init(true), cl::cat(category));
+cl::opt<bool> pipelineItems(
+    "pipeline-items",
+    cl::desc("a row of up to 64 KiB gets its statistics in the output pass "
+             "of the previous row, so that rows stream from memory once "
+             "(default true)"),
+    cl::init(true), cl::cat(category));
+cl::opt<int64_t> onePassMinBytes(
+    "one-pass-min-bytes",
+    cl::desc("work items (f32/f16/bf16) that are not pipelined and take "
+             "at least this many bytes get their statistics from one pass "
+             "instead of two (default 524288; 0 always, -1 never)"),
+    cl::init(norm::LoopEmitOptions::kDefaultOnePassMinBytes), cl::Hidden,
+    cl::cat(category));
 cl::list<std::string>
     gpuArchs("gpu-arch",
              cl::desc("also compile GPU kernels (PTX) for these NVIDIA "
@@ -293,6 +306,8 @@ int run(MLIRContext &context) {
   lowerOptions.manifest = emit == Emit::Shared;
   lowerOptions.prefetchNextItem = prefetchNextItem;
   lowerOptions.splitLongRows = splitLongRows;
+  lowerOptions.pipelineItems = pipelineItems;
+  lowerOptions.onePassMinBytes = onePassMinBytes;
   if (streamingStores == "always")
     lowerOptions.streamingStoreMinBytes = 0;
   else if (streamingStores == "never")
