@@ -417,8 +417,8 @@ protected:
 
   // Pipelined items (codegen/PipelinedItems.cpp).
   /// Whether this call's items are pipelined (emitPipelinedItems): row
-  /// mode, statistics computed from f32/f16/bf16 data, an output, and
-  /// items of at most kMaxPrefetchItemBytes; null when never.
+  /// mode, centered statistics computed from f32 data, an output, and items
+  /// of at most kMaxPrefetchItemBytes; null when never.
   Value pipelineCondition();
   /// Items [begin, end), begin < end, pipelined: the statistics of item
   /// i + 1 are summed in the loop that writes item i's output.
@@ -426,21 +426,11 @@ protected:
                           Value prefetch);
   /// The statistics' sums of the item with kept indices `kept` (and first
   /// element `x0`), in a loop over the current item's vectors that runs
-  /// `alongside` (if given) on each of them first. Centered norms take the
-  /// one-pass sums (onePassSums), RMSNorm sums x^2 as accumulate does.
+  /// `alongside` (if given) on each of them first: the one-pass sums of
+  /// onePassSums.
   SmallVector<Value> pipelinedSums(
       ArrayRef<Value> kept, Value x0,
       function_ref<void(ArrayRef<Value> indices, Value mask)> alongside);
-  /// The terms of one vector, squared in `squareType` (RMSNorm).
-  SmallVector<Value> addPipelinedTerms(Value shiftVec, ArrayRef<Value> indices,
-                                       Value mask, ValueRange accs,
-                                       Type squareType);
-  /// The f32 partial sums of RMSNorm's squares, or null (f64 throughout).
-  Type pipelinedPartialType() const;
-  /// The offset of the mean from x0 and the sum of squares from
-  /// pipelinedSums' sums of the item with kept indices `kept`.
-  std::pair<Value, Value> pipelinedStats(ArrayRef<Value> sums,
-                                         ArrayRef<Value> kept);
 
   ImplicitLocOpBuilder &b;
   const NormDescription &desc;

@@ -453,17 +453,18 @@ RowSplit norm::detail::emitBatchSplit(ImplicitLocOpBuilder &b,
   // d^2 of d = x - x0 in one pass instead, x0 being the statistic's first
   // element for every chunk, and squares = sum(d^2) - sum(d)^2 / n_c. Each
   // blocked f64 sum over n_c elements rounds by at most
-  // g = (32 + n_c/32) 2^-53 relative, and the chunks' sums of d^2 add up to
+  // g = (64 + n_c/32) 2^-53 relative (row mode adds the halves of each
+  // vector first), and the chunks' sums of d^2 add up to
   // q + M (mean - x0)^2 <= (M + 1) q (x0 is one of the M samples), so the
-  // variance is within about 3 g M relative: below 7.1e-7, half f32's
-  // tolerance, when (1024 + n_c) M <= 2^36. Beyond that, two passes.
+  // variance is within about 3 g M relative: below 7.2e-7, about half f32's
+  // tolerance, when (2048 + n_c) M <= 2^36. Beyond that, two passes.
   Value chunkElements =
       b.createOrFold<arith::MulIOp>(split.chunkLength, split.elementsPerIndex);
   split.onePassChunks = b.createOrFold<arith::CmpIOp>(
       arith::CmpIPredicate::ule, statElements,
       b.createOrFold<arith::DivUIOp>(
           index(int64_t(1) << 36),
-          b.createOrFold<arith::AddIOp>(chunkElements, index(1024))));
+          b.createOrFold<arith::AddIOp>(chunkElements, index(2048))));
   return split;
 }
 
@@ -1315,11 +1316,12 @@ Value LoopEmitter::itemExceedsCache() {
 /// Statistics from one pass: sum(d) and sum(d^2) with d = x - x0 in f64,
 /// then squares = sum(d^2) - sum(d)^2 / M. For f32/f16/bf16 data d and d^2
 /// are exact in f64 (24-bit significands), so only the blocked f64 sums
-/// round, each by at most g = (32 + M/32) 2^-53 relative; the subtraction
+/// round, each by at most g = (64 + M/32) 2^-53 relative (row mode adds
+/// the halves of each vector first: addOnePassTerms); the subtraction
 /// amplifies that by at most 1 + (mean - x0)^2 / var <= M (x0 is one of the
-/// M samples), so the variance is within 3 g M relative: below 7.1e-7 for
-/// M <= 2^18 (kMaxOnePassElements), half f32's tolerance, even for a first
-/// element that is the lone outlier; on ordinary data near 1e-13.
+/// M samples), so the variance is within 3 g M relative: about 7.2e-7 for
+/// M <= 2^18 (kMaxOnePassElements), about half f32's tolerance, even for a
+/// first element that is the lone outlier; on ordinary data near 1e-13.
 std::pair<Value, Value> LoopEmitter::accumulateOnePass(Value shift) {
   return onePassStats(onePassSums(shift, onePassZeros()));
 }
