@@ -386,9 +386,11 @@ protected:
   std::pair<Value, Value> onePassStats(ArrayRef<Value> sums);
   unsigned onePassSumCount() const { return desc.center ? 2 : 1; }
   /// Initial values of onePassSums, and their type: vectors of vl f64
-  /// lanes in lane mode, vl / 2 in row mode (see addOnePassTerms).
+  /// lanes, or vl / 2 where each vector's halves are added first (row mode,
+  /// even vl; see addOnePassTerms).
   SmallVector<Value> onePassZeros();
   VectorType onePassSumType() const;
+  bool halvesOnePassSums() const;
   /// The terms of the vector of x at `indices` added to the sums `accs`
   /// (onePassSums' loop body; `shiftVec` is x0 spread over the lanes).
   SmallVector<Value> addOnePassTerms(Value shiftVec, ArrayRef<Value> indices,

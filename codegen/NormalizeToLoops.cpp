@@ -1326,8 +1326,10 @@ std::pair<Value, Value> LoopEmitter::accumulateOnePass(Value shift) {
   return onePassStats(onePassSums(shift, onePassZeros()));
 }
 
+bool LoopEmitter::halvesOnePassSums() const { return !lane && vl % 2 == 0; }
+
 VectorType LoopEmitter::onePassSumType() const {
-  return VectorType::get({lane ? vl : vl / 2}, wideType);
+  return VectorType::get({halvesOnePassSums() ? vl / 2 : vl}, wideType);
 }
 
 SmallVector<Value> LoopEmitter::onePassZeros() {
@@ -1352,7 +1354,7 @@ SmallVector<Value> LoopEmitter::addOnePassTerms(Value shiftVec,
   if (mask && !lane)
     d = arith::SelectOp::create(b, mask, d,
                                 constant(VectorType::get({vl}, wideType), 0.0));
-  if (lane) {
+  if (!halvesOnePassSums()) {
     if (!desc.center)
       return {addSquare(accs[0], d)};
     return {addTerm(accs[0], d), addSquare(accs[1], d)};
