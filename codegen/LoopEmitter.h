@@ -169,6 +169,9 @@ protected:
   /// Whether items are small enough to prefetch their successor (row mode);
   /// null when never.
   Value prefetchCondition();
+  /// Whether the current item is at most kMaxPrefetchItemBytes, so that it
+  /// stays in cache beside the next one; null when never.
+  Value itemFitsBesideNext();
   /// Sets nextKeptIndices for the item after `item` in [.., end).
   void setupPrefetch(Value item, Value end, Value condition);
   /// Prefetches the lines of the vector at `indices`, moved to the next

@@ -1770,15 +1770,19 @@ void LoopEmitter::delinearizeKept(Value rest, int64_t last,
   }
 }
 
-Value LoopEmitter::prefetchCondition() {
-  if (lane || !options.prefetchNextItem)
-    return Value();
+Value LoopEmitter::itemFitsBesideNext() {
   Value fits =
       b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::ule, itemBytes(),
                                     indexConstant(kMaxPrefetchItemBytes));
   if (matchPattern(fits, m_Zero()))
     return Value();
   return fits;
+}
+
+Value LoopEmitter::prefetchCondition() {
+  if (lane || !options.prefetchNextItem)
+    return Value();
+  return itemFitsBesideNext();
 }
 
 void LoopEmitter::setupPrefetch(Value item, Value end, Value condition) {

@@ -29,7 +29,6 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/IR/Matchers.h"
 
 using namespace mlir;
 using namespace mlir::norm;
@@ -39,20 +38,15 @@ Value LoopEmitter::pipelineCondition() {
   // Centered norms of f32 data only (docs/cpu.md, "Pipelined rows", has
   // the measurements). Without centering (RMSNorm) the unpipelined loop has
   // one compute-only pass, an f32 sum of squares, not two: pipelined it
-  // measured within noise. f64 data keeps two passes (its shifted sums
-  // would not be exact). 16-bit data is bound by its arithmetic (decoding,
-  // f64 sums, rounding to nearest even with integer ops) and measured
-  // 0-15% slower pipelined. Lane mode's items are strided vectors of
-  // statistics, not rows.
+  // gained nothing, and rows of 1024 ran slower. f64 data keeps two passes (its
+  // shifted sums would not be exact). 16-bit data is bound by its arithmetic
+  // (decoding, f64 sums, rounding to nearest even with integer ops) and
+  // measured 9-32% slower pipelined (LayerNorm bf16). Lane mode's items are
+  // strided vectors of statistics, not rows.
   if (!options.pipelineItems || !desc.center || lane || desc.givenStats ||
       !accType.isF32() || storageType != elementType || !buf.output)
     return Value();
-  Value fits =
-      b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::ule, itemBytes(),
-                                    indexConstant(kMaxPrefetchItemBytes));
-  if (matchPattern(fits, m_Zero()))
-    return Value();
-  return fits;
+  return itemFitsBesideNext();
 }
 
 SmallVector<Value> LoopEmitter::pipelinedSums(
