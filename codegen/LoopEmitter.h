@@ -161,6 +161,10 @@ protected:
   void setupItem(Value item);
   /// The kept indices of row-mode item `rest`, dims [0, last].
   void delinearizeKept(Value rest, int64_t last, SmallVector<Value> &kept);
+  /// `indices` (of a vector of the current item) moved to the item with
+  /// kept indices `kept`: the same position in the reduced dims.
+  SmallVector<Value> atItem(ArrayRef<Value> indices,
+                            ArrayRef<Value> kept) const;
 
   // Prefetching the next work item. The first pass over an item reads it
   // from memory; the later ones find it in cache and only compute, which

@@ -1770,6 +1770,15 @@ void LoopEmitter::delinearizeKept(Value rest, int64_t last,
   }
 }
 
+SmallVector<Value> LoopEmitter::atItem(ArrayRef<Value> indices,
+                                       ArrayRef<Value> kept) const {
+  SmallVector<Value> at(indices);
+  for (auto [index, dim] : llvm::enumerate(layout.dims))
+    if (!dim.reduced)
+      at[index] = kept[index];
+  return at;
+}
+
 Value LoopEmitter::itemFitsBesideNext() {
   Value fits =
       b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::ule, itemBytes(),
@@ -1806,10 +1815,7 @@ void LoopEmitter::prefetchNext(Value memref, ArrayRef<Value> indices,
   // Masked tails are not prefetched: their lines may end past the buffer.
   if (nextKeptIndices.empty() || mask)
     return;
-  SmallVector<Value> at(indices);
-  for (auto [index, dim] : llvm::enumerate(layout.dims))
-    if (!dim.reduced)
-      at[index] = nextKeptIndices[index];
+  SmallVector<Value> at = atItem(indices, nextKeptIndices);
   // One prefetch per cache line of the vector.
   int64_t bytes = storageType.getIntOrFloatBitWidth() / 8;
   int64_t lineElements = std::max<int64_t>(1, 64 / bytes);

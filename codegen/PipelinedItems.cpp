@@ -59,11 +59,7 @@ SmallVector<Value> LoopEmitter::pipelinedSums(
         if (alongside)
           alongside(indices, mask);
         // The same position in the summed item.
-        SmallVector<Value> at(indices);
-        for (auto [index, dim] : llvm::enumerate(layout.dims))
-          if (!dim.reduced)
-            at[index] = kept[index];
-        return addOnePassTerms(shiftVec, at, mask, accs);
+        return addOnePassTerms(shiftVec, atItem(indices, kept), mask, accs);
       });
 }
 
